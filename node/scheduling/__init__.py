@@ -1,0 +1,1 @@
+"""Transaction scheduling: policies that order the mempool, features, models, workloads."""

@@ -1,0 +1,156 @@
+"""The scheduling policy interface: how a policy ranks pending transactions.
+
+A policy sees transactions as columns (numpy arrays of what a node can
+observe about each one) and returns one priority score per row: higher
+goes into a block first. The mempool scores each admitted batch ONCE, in
+one call, and keeps the score with the transaction; building a block is
+then a heap walk over each sender's next transaction (nonce order is the
+mempool's job, never the policy's). Ties go to the transaction seen first.
+
+A researcher adds a policy in one file::
+
+    from node.scheduling.policy import Policy, TxColumns, register
+
+    @register
+    class Cheapest(Policy):
+        name = "cheapest"
+        def score(self, txs: TxColumns) -> np.ndarray:
+            return -txs.fee
+
+and selects it with ``policy = "cheapest"`` in the node config or
+``--policies cheapest`` on ``ordinet sched bench``. A policy that wants a
+different selection than "greedy by score under nonce order" overrides
+``order``.
+
+Nothing here reads the clock: arrival times come in the columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+ZERO_HASH = bytes(32)
+
+
+@dataclass(frozen=True)
+class BlockLimits:
+    """What one block may hold."""
+
+    max_txs: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class TxColumns:
+    """Observable facts about a batch of transactions, one row each.
+
+    ``arrival_s`` is when this node first saw the tx (seconds, on the
+    caller's clock); ``nonce_gap`` is tx.nonce minus the sender's next
+    nonce in the state at admission (0 = executable now); ``pool_size`` and
+    ``pool_bytes`` describe congestion when the batch arrived. ``labels``
+    holds a labelled workload's hidden columns (``value``, ``deadline_s``,
+    ``class``): only the bench fills it, and only the oracle may read it.
+    """
+
+    arrival_s: np.ndarray  # float64
+    fee: np.ndarray  # float64
+    size: np.ndarray  # int64, encoded bytes
+    nonce: np.ndarray  # uint64
+    nonce_gap: np.ndarray  # int64
+    sender: Sequence[bytes]
+    recipient: Sequence[bytes]
+    pool_size: int = 0
+    pool_bytes: int = 0
+    labels: Mapping[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.fee)
+
+    @property
+    def fee_rate(self) -> np.ndarray:
+        return self.fee / np.maximum(self.size, 1)
+
+
+class Policy:
+    """Base class of scheduling policies. Subclasses set ``name`` and ``score``."""
+
+    name: ClassVar[str] = ""
+    #: SHA-256 of the model file that produced the scores (ZERO_HASH: none).
+    model_hash: bytes = ZERO_HASH
+
+    def score(self, txs: TxColumns) -> np.ndarray:
+        """One float64 priority per row; higher is included first."""
+        raise NotImplementedError
+
+    def order(self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits) -> list[int] | None:
+        """Optionally choose the block yourself: row indices in block order.
+
+        Return None (the default) to let the mempool take transactions
+        greedily by score, each sender's in nonce order, within ``limits``.
+        An override must itself respect nonce order and the limits: the
+        mempool checks and refuses a selection that does not.
+        """
+        return None
+
+
+_REGISTRY: dict[str, Callable[..., Policy]] = {}
+
+
+def register(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: make a policy selectable by its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def policy_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def make_policy(name: str, **options: object) -> Policy:
+    """Build the policy registered as ``name`` (ValueError if unknown)."""
+    _load_builtin()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown scheduling policy {name!r} (known: {known})") from None
+    return factory(**options)
+
+
+def _load_builtin() -> None:
+    # Policies that need heavier imports (models) register when first asked for.
+    import importlib
+
+    for module in ("node.scheduling.learned", "node.scheduling.oracle"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+@register
+class FifoPolicy(Policy):
+    """First seen, first included."""
+
+    name = "fifo"
+
+    def score(self, txs: TxColumns) -> np.ndarray:
+        return -np.asarray(txs.arrival_s, dtype=np.float64)
+
+
+@register
+class FeePolicy(Policy):
+    """Highest fee per byte first, as geth's price heap (earliest on ties)."""
+
+    name = "fee"
+
+    def score(self, txs: TxColumns) -> np.ndarray:
+        return np.asarray(txs.fee_rate, dtype=np.float64)

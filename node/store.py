@@ -1,0 +1,456 @@
+"""SQLite persistence: blocks, the tx index, account state, undo history,
+the BFT signing state and a small key-value table.
+
+One ``sqlite3`` connection, no threads, explicit transactions. The
+guarantee the rest of the node builds on: ``save_block`` writes a block,
+its tx index entries, its account changes and the undo rows that reverse
+them in ONE transaction, and ``revert_to`` undoes blocks in ONE
+transaction, so after a crash at any instant (kill -9 included) the store
+holds either the old head or the new one, never a mix.
+
+Journal: WAL with ``synchronous=NORMAL``. A transaction is complete in the
+WAL before COMMIT returns, so a killed process loses nothing; a power
+failure may lose the last few blocks (the WAL is fsync'd at checkpoints),
+which the node then fetches again from its peers: blocks are replicated,
+re-syncing is cheap, and one fsync per block would cap a busy chain. What
+is NOT replicated, the BFT signing state, is written with
+``synchronous=FULL`` so it is on disk before ``save_signing_state``
+returns. The schema is in docs/PROTOCOL.md; its version is
+``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from node.codec import U32
+from node.errors import DecodeError, StoreError
+from node.state import EMPTY_ACCOUNT, Account, StateDiff
+from node.types import SIGNATURE_SIZE, Block, BlockHeader, Commit, Transaction
+
+SCHEMA_VERSION = 1
+# "ORDN": marks the file as an Ordinet store (PRAGMA application_id)
+APPLICATION_ID = 0x4F52444E
+_I64_MAX = 2**63 - 1
+_ACCOUNT_VALUE = struct.Struct(">QQ")
+# SQLite allows 32766 host parameters since 3.32; stay well under any build's limit
+_IN_CHUNK = 500
+
+_SCHEMA = """
+CREATE TABLE blocks (
+    height      INTEGER PRIMARY KEY,
+    hash        BLOB NOT NULL UNIQUE,
+    prev_hash   BLOB NOT NULL,
+    proposer    BLOB NOT NULL,
+    tx_count    INTEGER NOT NULL,
+    header      BLOB NOT NULL,
+    block       BLOB NOT NULL,
+    commit_cert BLOB
+);
+CREATE TABLE txs (
+    id      BLOB PRIMARY KEY,
+    height  INTEGER NOT NULL,
+    idx     INTEGER NOT NULL,
+    offset  INTEGER NOT NULL,
+    size    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX txs_by_height ON txs (height);
+CREATE TABLE accounts (
+    address BLOB PRIMARY KEY,
+    value   BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE undo (
+    height  INTEGER NOT NULL,
+    address BLOB NOT NULL,
+    value   BLOB,
+    PRIMARY KEY (height, address)
+) WITHOUT ROWID;
+CREATE TABLE signing_state (
+    id     INTEGER PRIMARY KEY CHECK (id = 0),
+    height INTEGER NOT NULL,
+    round  INTEGER NOT NULL,
+    step   INTEGER NOT NULL,
+    extra  BLOB NOT NULL
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def _pack_account(account: Account) -> bytes:
+    return _ACCOUNT_VALUE.pack(account.balance, account.nonce)
+
+
+def _unpack_account(value: bytes) -> Account:
+    return Account(*_ACCOUNT_VALUE.unpack(value))
+
+
+def _tx_offsets(block: Block, encoded: bytes) -> list[tuple[int, int]]:
+    """(offset, size) of each transaction inside the block's encoding.
+
+    Follows the Block layout of docs/PROTOCOL.md: header, signature, last
+    commit, u32 count, then u32 length + bytes per transaction.
+    """
+    pos = len(block.header.encode()) + SIGNATURE_SIZE + len(block.last_commit.encode())
+    pos += U32.size
+    out = []
+    for tx in block.txs:
+        size = tx.size
+        pos += U32.size
+        out.append((pos, size))
+        pos += size
+    assert pos == len(encoded), "block layout and _tx_offsets disagree"
+    return out
+
+
+class Store:
+    """The node's database. Open with ``Store.open(path)``; ":memory:" works."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._head: BlockHeader | None = None
+        self._head_loaded = False
+
+    # -- opening ----------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Store:
+        name = str(path)
+        if name != ":memory:":
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(name, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{name}: cannot open database: {exc}") from exc
+        try:
+            cls._prepare(conn, name)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{name}: not a usable Ordinet store: {exc}") from exc
+        except StoreError:
+            conn.close()
+            raise
+        return cls(conn, name)
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, name: str) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id == 0 and version == 0 and tables == 0:
+            # executescript commits any open transaction first, so the whole
+            # schema goes in one script that is its own transaction.
+            conn.executescript(
+                "BEGIN IMMEDIATE;"
+                + _SCHEMA
+                + f"PRAGMA application_id = {APPLICATION_ID};"
+                + f"PRAGMA user_version = {SCHEMA_VERSION};"
+                + "COMMIT;"
+            )
+        elif app_id != APPLICATION_ID:
+            raise StoreError(f"{name}: not an Ordinet store (application_id {app_id:#x})")
+        elif version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{name}: store schema version {version} is not the supported {SCHEMA_VERSION}",
+                code="store_version",
+            )
+        if name != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{name}: cannot switch to WAL journal mode (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- helpers ----------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+            raise
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc}") from exc
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc}") from exc
+
+    def _decode(self, cls: Any, raw: bytes, where: str) -> Any:
+        try:
+            return cls.decode(raw)
+        except DecodeError as exc:
+            raise StoreError(f"{self.path}: stored {where} is corrupt: {exc}") from exc
+
+    # -- blocks -----------------------------------------------------------
+
+    def head_height(self) -> int | None:
+        head = self.head()
+        return None if head is None else head.height
+
+    def head(self) -> BlockHeader | None:
+        if not self._head_loaded:
+            row = self._one("SELECT header FROM blocks ORDER BY height DESC LIMIT 1")
+            self._head = None if row is None else self._decode(BlockHeader, row[0], "head")
+            self._head_loaded = True
+        return self._head
+
+    def save_block(self, block: Block, diff: StateDiff, commit: Commit | None = None) -> None:
+        """Append ``block`` with the account changes ``diff`` it causes.
+
+        ``commit`` is the block's own certificate, when already known.
+        Refuses a block that does not extend the head (height head+1 and
+        prev_hash the head's hash; height 0 on an empty store).
+        """
+        header = block.header
+        if commit is not None:
+            self._check_commit(header.height, header.hash, commit)
+        encoded = block.encode()
+        offsets = _tx_offsets(block, encoded)
+        with self._transaction(f"save block {header.height}") as conn:
+            row = conn.execute(
+                "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                if header.height != 0:
+                    raise StoreError(f"empty store: the first block must have height 0, "
+                                     f"not {header.height}", code="not_next")
+            elif header.height != row[0] + 1 or header.prev_hash != row[1]:
+                raise StoreError(
+                    f"block {header.height} ({header.hash.hex()[:16]}) does not extend "
+                    f"head {row[0]} ({row[1].hex()[:16]})",
+                    code="not_next",
+                )
+            if header.height > _I64_MAX:
+                raise StoreError(f"height {header.height} beyond what the store can index")
+            height = header.height
+            conn.execute(
+                "INSERT INTO blocks (height, hash, prev_hash, proposer, tx_count, header, block,"
+                " commit_cert) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    height,
+                    header.hash,
+                    header.prev_hash,
+                    header.proposer,
+                    header.tx_count,
+                    header.encode(),
+                    encoded,
+                    None if commit is None else commit.encode(),
+                ),
+            )
+            try:
+                conn.executemany(
+                    "INSERT INTO txs (id, height, idx, offset, size) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (tx.id, height, i, off, size)
+                        for i, (tx, (off, size)) in enumerate(zip(block.txs, offsets, strict=True))
+                    ],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(
+                    f"block {height} repeats a transaction already in the chain",
+                    code="duplicate_tx",
+                ) from exc
+            addresses = list(diff.accounts)
+            previous = self._select_accounts(conn, addresses)
+            conn.executemany(
+                "INSERT INTO undo (height, address, value) VALUES (?, ?, ?)",
+                [(height, a, previous.get(a)) for a in addresses],
+            )
+            conn.executemany(
+                "DELETE FROM accounts WHERE address = ?",
+                [(a,) for a, v in diff.accounts.items() if v.is_empty],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO accounts (address, value) VALUES (?, ?)",
+                [(a, _pack_account(v)) for a, v in diff.accounts.items() if not v.is_empty],
+            )
+        self._head = header
+        self._head_loaded = True
+
+    @staticmethod
+    def _select_accounts(conn: sqlite3.Connection, addresses: Sequence[bytes]) -> dict[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        for start in range(0, len(addresses), _IN_CHUNK):
+            chunk = addresses[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                conn.execute(
+                    f"SELECT address, value FROM accounts WHERE address IN ({marks})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def _check_commit(self, height: int, block_hash: bytes, commit: Commit) -> None:
+        if commit.height != height or commit.block_hash != block_hash:
+            raise StoreError(
+                f"commit for height {commit.height} ({commit.block_hash.hex()[:16]}) does not "
+                f"certify block {height} ({block_hash.hex()[:16]})",
+                code="commit_mismatch",
+            )
+
+    def save_commit(self, height: int, commit: Commit) -> None:
+        """Attach (or replace) the certificate of the stored block at ``height``."""
+        row = self._one("SELECT hash FROM blocks WHERE height = ?", (height,))
+        if row is None:
+            raise StoreError(f"no block at height {height}", code="unknown_height")
+        self._check_commit(height, row[0], commit)
+        with self._transaction(f"save commit {height}") as conn:
+            conn.execute(
+                "UPDATE blocks SET commit_cert = ? WHERE height = ?", (commit.encode(), height)
+            )
+
+    def load_block(self, height: int) -> Block | None:
+        if not 0 <= height <= _I64_MAX:
+            return None
+        row = self._one("SELECT block FROM blocks WHERE height = ?", (height,))
+        return None if row is None else self._decode(Block, row[0], f"block {height}")
+
+    def load_block_by_hash(self, block_hash: bytes) -> Block | None:
+        row = self._one("SELECT block FROM blocks WHERE hash = ?", (bytes(block_hash),))
+        return None if row is None else self._decode(Block, row[0], "block")
+
+    def load_header(self, height: int) -> BlockHeader | None:
+        if not 0 <= height <= _I64_MAX:
+            return None
+        row = self._one("SELECT header FROM blocks WHERE height = ?", (height,))
+        return None if row is None else self._decode(BlockHeader, row[0], f"header {height}")
+
+    def load_commit(self, height: int) -> Commit | None:
+        if not 0 <= height <= _I64_MAX:
+            return None
+        row = self._one("SELECT commit_cert FROM blocks WHERE height = ?", (height,))
+        if row is None or row[0] is None:
+            return None
+        return self._decode(Commit, row[0], f"commit {height}")
+
+    def load_blocks(self, start: int, end: int) -> list[Block]:
+        """Blocks ``start..end`` inclusive that exist, in height order."""
+        start, end = max(start, 0), min(end, _I64_MAX)
+        if start > end:
+            return []
+        rows = self._all(
+            "SELECT block FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height", (start, end)
+        )
+        return [self._decode(Block, r[0], "block") for r in rows]
+
+    def load_tx(self, tx_id: bytes) -> tuple[Transaction, int, int] | None:
+        """The committed transaction ``tx_id`` with its (height, index in block)."""
+        row = self._one(
+            "SELECT substr(b.block, t.offset + 1, t.size), t.height, t.idx"
+            " FROM txs t JOIN blocks b ON b.height = t.height WHERE t.id = ?",
+            (bytes(tx_id),),
+        )
+        if row is None:
+            return None
+        return self._decode(Transaction, row[0], "transaction"), row[1], row[2]
+
+    def load_tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        """(height, index) of a committed transaction, without loading it."""
+        row = self._one("SELECT height, idx FROM txs WHERE id = ?", (bytes(tx_id),))
+        return None if row is None else (row[0], row[1])
+
+    # -- accounts ---------------------------------------------------------
+
+    def load_account(self, address: bytes) -> Account:
+        row = self._one("SELECT value FROM accounts WHERE address = ?", (bytes(address),))
+        return EMPTY_ACCOUNT if row is None else _unpack_account(row[0])
+
+    def load_accounts(self) -> dict[bytes, Account]:
+        rows = self._all("SELECT address, value FROM accounts")
+        return {a: _unpack_account(v) for a, v in rows}
+
+    # -- revert -----------------------------------------------------------
+
+    def revert_to(self, height: int) -> list[Block]:
+        """Remove every block above ``height``; return them newest first."""
+        head = self.head_height()
+        if head is None or not 0 <= height <= head:
+            raise StoreError(
+                f"cannot revert to height {height}: head is {head}", code="bad_revert"
+            )
+        reverted = self.load_blocks(height + 1, head)
+        reverted.reverse()
+        with self._transaction(f"revert to {height}") as conn:
+            for h in range(head, height, -1):
+                undo = conn.execute(
+                    "SELECT address, value FROM undo WHERE height = ?", (h,)
+                ).fetchall()
+                conn.executemany(
+                    "DELETE FROM accounts WHERE address = ?", [(a,) for a, v in undo if v is None]
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO accounts (address, value) VALUES (?, ?)",
+                    [(a, v) for a, v in undo if v is not None],
+                )
+                conn.execute("DELETE FROM undo WHERE height = ?", (h,))
+                conn.execute("DELETE FROM txs WHERE height = ?", (h,))
+                conn.execute("DELETE FROM blocks WHERE height = ?", (h,))
+        self._head_loaded = False
+        return reverted
+
+    # -- consensus signing state and metadata -----------------------------
+
+    def save_signing_state(self, height: int, round: int, step: int, extra: bytes = b"") -> None:
+        """Record what this validator last signed; on disk before returning."""
+        if not (0 <= height <= _I64_MAX and 0 <= round <= _I64_MAX and 0 <= step <= _I64_MAX):
+            raise StoreError(f"signing state ({height}, {round}, {step}) out of range")
+        conn = self._conn
+        try:
+            # FULL: this commit fsyncs the WAL. Must be set outside a transaction.
+            conn.execute("PRAGMA synchronous = FULL")
+            with self._transaction("save signing state"):
+                conn.execute(
+                    "INSERT OR REPLACE INTO signing_state (id, height, round, step, extra)"
+                    " VALUES (0, ?, ?, ?, ?)",
+                    (height, round, step, bytes(extra)),
+                )
+        finally:
+            conn.execute("PRAGMA synchronous = NORMAL")
+
+    def load_signing_state(self) -> tuple[int, int, int, bytes] | None:
+        row = self._one("SELECT height, round, step, extra FROM signing_state WHERE id = 0")
+        return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
+
+    def save_meta(self, key: str, value: bytes) -> None:
+        with self._transaction(f"save meta {key!r}") as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, bytes(value))
+            )
+
+    def load_meta(self, key: str) -> bytes | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else bytes(row[0])
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -733,7 +733,10 @@ class BlockHeader:
         set_(
             self, "last_commit_hash", check_bytes(last_commit_hash, HASH_SIZE, "last_commit_hash")
         )
-        set_(self, "tx_count", check_uint(tx_count, 32, "tx_count"))
+        if check_uint(tx_count, 32, "tx_count") > MAX_BLOCK_TXS:
+            # decode refuses such a header, so it must not be constructible either
+            raise ValueError(f"tx_count must be at most {MAX_BLOCK_TXS}, got {tx_count}")
+        set_(self, "tx_count", tx_count)
         set_(self, "policy", policy)
         set_(self, "model_hash", check_bytes(model_hash, HASH_SIZE, "model_hash"))
         set_(self, "pow_target", check_bytes(pow_target, HASH_SIZE, "pow_target"))

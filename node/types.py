@@ -459,7 +459,14 @@ class Commit:
 
     @property
     def is_empty(self) -> bool:
-        return not self.signatures and self.height == 0 and self.block_hash == ZERO_HASH
+        # every field counts: a block whose header says "no commit" (ZERO_HASH) must
+        # have exactly one encoding, so an "empty" commit with round 1 is not empty
+        return (
+            not self.signatures
+            and self.height == 0
+            and self.round == 0
+            and self.block_hash == ZERO_HASH
+        )
 
     def votes(self) -> list[Vote]:
         """The precommits this certificate is made of."""

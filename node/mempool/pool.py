@@ -212,7 +212,9 @@ class Mempool:
         if labels is not None:
             for name, column in labels.items():
                 if len(column) != len(txs):
-                    raise ValueError(f"label column {name!r} has {len(column)} rows, not {len(txs)}")
+                    raise ValueError(
+                        f"label column {name!r} has {len(column)} rows, not {len(txs)}"
+                    )
         results: list[AdmitResult | None] = [None] * len(txs)
         ids = [tx.id for tx in txs]
         sizes = [0] * len(txs)
@@ -279,7 +281,9 @@ class Mempool:
             size = sizes[i] = tx.size
             if tx.chain_id != self._chain_id:
                 results[i] = self._refuse(
-                    tx_id, Refusal.WRONG_CHAIN_ID, f"chain id {tx.chain_id!r}, not {self._chain_id!r}"
+                    tx_id,
+                    Refusal.WRONG_CHAIN_ID,
+                    f"chain id {tx.chain_id!r}, not {self._chain_id!r}",
                 )
             elif size > cfg.max_tx_bytes:
                 results[i] = self._refuse(
@@ -336,7 +340,7 @@ class Mempool:
             )
         if np.isnan(scores).any():
             raise ValueError(f"scheduling policy {self._policy.name!r}: score() returned NaN")
-        return scores.tolist()  # type: ignore[no-any-return]
+        return scores.tolist()
 
     def _insert_all(
         self,
@@ -439,8 +443,8 @@ class Mempool:
             self._unlink(victim)
             undo.append(victim)
         while len(self._entries) > cfg.max_txs or self._bytes > cfg.max_bytes:
-            victim = self._pop_lowest_tail()
-            if victim is None or victim is entry:
+            lowest = self._pop_lowest_tail()
+            if lowest is None or lowest is entry:
                 self._undo(entry, undo)
                 return (
                     Refusal.MEMPOOL_FULL,
@@ -449,8 +453,8 @@ class Mempool:
                     None,
                     [],
                 )
-            self._unlink(victim)
-            undo.append(victim)
+            self._unlink(lowest)
+            undo.append(lowest)
         heapq.heappush(self._expiry, (now_s, entry.seq, tx_id))
         if old is not None:
             return None, "", old, undo[1:]

@@ -1,0 +1,31 @@
+"""Fixtures for the ledger tests: funded wallets, a genesis, a ledger on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ledgerkit import make_genesis, wallets
+
+from node.genesis import Genesis
+from node.ledger import Ledger
+from node.wallet import Wallet
+
+
+@pytest.fixture
+def funded() -> list[Wallet]:
+    """Eight wallets with 1,000,000 each in the genesis; funded[0] is the validator."""
+    return wallets(8)
+
+
+@pytest.fixture
+def genesis(funded: list[Wallet]) -> Genesis:
+    return make_genesis(funded)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, genesis: Genesis) -> Iterator[Ledger]:
+    led = Ledger.open(tmp_path / "chain.sqlite", genesis)
+    yield led
+    led.close()

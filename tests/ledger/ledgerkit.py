@@ -1,0 +1,74 @@
+"""Helpers for the ledger tests: deterministic keys, genesis files, transfers.
+
+A plain module (not fixtures) so Hypothesis tests and the crash-test child
+process can use it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from node.genesis import Genesis
+from node.types import Transaction
+from node.wallet import Wallet
+
+CHAIN = "ledger-test"
+
+
+@lru_cache(maxsize=None)
+def wallet(i: int) -> Wallet:
+    """The i-th test wallet (same keys in every process)."""
+    return Wallet.from_seed(i.to_bytes(32, "big"))
+
+
+def wallets(n: int) -> list[Wallet]:
+    return [wallet(i) for i in range(n)]
+
+
+def genesis_dict(
+    funded: Sequence[Wallet],
+    *,
+    balance: int = 1_000_000,
+    consensus: str = "poa",
+    params: Mapping[str, Any] | None = None,
+    chain_id: str = CHAIN,
+) -> dict[str, Any]:
+    return {
+        "chain_id": chain_id,
+        "timestamp_ms": 1_700_000_000_000,
+        "consensus": consensus,
+        "balances": {w.address_hex: balance for w in funded},
+        "validators": [{"public_key": funded[0].address_hex, "power": 1, "name": "v0"}],
+        "params": dict(params or {}),
+    }
+
+
+def make_genesis(funded: Sequence[Wallet], **kwargs: Any) -> Genesis:
+    return Genesis.from_dict(genesis_dict(funded, **kwargs))
+
+
+def transfer(
+    sender: Wallet, to: Wallet | bytes, *, amount: int, fee: int = 1, nonce: int,
+    chain_id: str = CHAIN, data: bytes = b"",
+) -> Transaction:
+    recipient = to.address if isinstance(to, Wallet) else to
+    return sender.transfer(
+        to=recipient, amount=amount, fee=fee, nonce=nonce, chain_id=chain_id, data=data
+    )
+
+
+def unsigned(
+    sender: bytes, recipient: bytes, *, amount: int, fee: int = 1, nonce: int,
+    chain_id: str = CHAIN,
+) -> Transaction:
+    """A transfer with no signature: the state never checks signatures."""
+    return Transaction(
+        chain_id=chain_id, sender=sender, nonce=nonce, recipient=recipient, amount=amount, fee=fee
+    )
+
+
+def addr(i: int) -> bytes:
+    """A 32-byte address that is not a test wallet (for state-only tests)."""
+    return b"\xa0" + i.to_bytes(31, "big")

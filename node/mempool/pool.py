@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -137,6 +137,11 @@ class Mempool:
 
     def __contains__(self, tx_id: object) -> bool:
         return tx_id in self._entries
+
+    def __iter__(self) -> Iterator[Transaction]:
+        """Every pooled tx, pending and queued, in no promised order (for
+        gossip to a new peer, or a full listing)."""
+        return (entry.tx for entry in list(self._entries.values()))
 
     def get(self, tx_id: bytes) -> Transaction | None:
         entry = self._entries.get(tx_id)

@@ -6,12 +6,15 @@ process can use it too.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from node.genesis import Genesis
-from node.types import Transaction
+from node.ledger import Ledger
+from node.state import State
+from node.types import Block, Transaction
 from node.wallet import Wallet
 
 CHAIN = "ledger-test"
@@ -72,3 +75,34 @@ def unsigned(
 def addr(i: int) -> bytes:
     """A 32-byte address that is not a test wallet (for state-only tests)."""
     return b"\xa0" + i.to_bytes(31, "big")
+
+
+def random_transfers(
+    rnd: random.Random, state: State, funded: Sequence[Wallet], count: int
+) -> list[Transaction]:
+    """``count`` valid signed transfers among ``funded``, in nonce order."""
+    nonces: dict[bytes, int] = {}
+    txs = []
+    for _ in range(count):
+        sender = rnd.choice(funded)
+        recipient = rnd.choice([w for w in funded if w is not sender])
+        nonce = nonces.get(sender.address, state.account(sender.address).nonce)
+        nonces[sender.address] = nonce + 1
+        txs.append(
+            transfer(sender, recipient, amount=rnd.randint(0, 1000), fee=rnd.randint(0, 5),
+                     nonce=nonce, chain_id=state.chain_id)
+        )
+    return txs
+
+
+def grow(ledger: Ledger, rnd: random.Random, funded: Sequence[Wallet], max_txs: int = 6) -> Block:
+    """Build, sign and commit one block of random valid transfers; return it."""
+    txs = random_transfers(rnd, ledger.state, funded, rnd.randint(0, max_txs))
+    proposer = rnd.choice(funded)
+    block, refused = ledger.build_block(
+        txs, proposer=proposer.address, timestamp_ms=ledger.head.timestamp_ms + 1000
+    )
+    assert not refused and len(block.txs) == len(txs)
+    block = block.signed(proposer.seed)
+    ledger.commit_block(block)
+    return block

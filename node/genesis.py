@@ -69,8 +69,13 @@ DEFAULT_PARAMS: Mapping[str, Any] = MappingProxyType(
 
 # parameters that must be >= 1 (the others may be 0)
 _POSITIVE_PARAMS = frozenset(
-    {"block_interval_ms", "max_block_txs", "max_block_bytes", "pow_retarget_window",
-     "pow_max_retarget_factor"}
+    {
+        "block_interval_ms",
+        "max_block_txs",
+        "max_block_bytes",
+        "pow_retarget_window",
+        "pow_max_retarget_factor",
+    }
 )
 
 
@@ -306,4 +311,3 @@ class _Parser:
         if out["max_block_txs"] > MAX_BLOCK_TXS:
             raise self.fail("params.max_block_txs", f"must be at most {MAX_BLOCK_TXS}")
         return out
-

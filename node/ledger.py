@@ -79,8 +79,7 @@ class Ledger:
         state = State(genesis.chain_id, store.load_accounts())
         if state.root() != head.state_root:
             raise StoreError(
-                f"{store.path}: stored accounts do not match the state root of head "
-                f"{head.height}",
+                f"{store.path}: stored accounts do not match the state root of head {head.height}",
                 code="store_corrupt",
             )
         return cls(genesis, store, state, head)
@@ -145,7 +144,9 @@ class Ledger:
                 if ok:
                     good.append(tx)
                 else:
-                    refused.append((tx, InvalidTransaction("bad signature", code="invalid_signature")))
+                    refused.append(
+                        (tx, InvalidTransaction("bad signature", code="invalid_signature"))
+                    )
             candidates = good
         chosen, rejected, diff = self.state.select(
             candidates, proposer, max_txs=limit_txs, max_bytes=limit_bytes

@@ -95,9 +95,7 @@ class _Leaves:
     def build(cls, accounts: Mapping[bytes, Account]) -> _Leaves:
         addresses = sorted(accounts)
         pack = _ACCOUNT_VALUE.pack
-        buf = bytearray(
-            b"".join([a + pack(*accounts[a]) for a in addresses])
-        )
+        buf = bytearray(b"".join([a + pack(*accounts[a]) for a in addresses]))
         return cls(addresses, buf)
 
     def copy(self) -> _Leaves:
@@ -206,9 +204,7 @@ class State:
             found = self._accounts.get(address, EMPTY_ACCOUNT)
         return found
 
-    def _after(
-        self, tx: Transaction, changed: Mapping[bytes, Account]
-    ) -> tuple[Account, Account]:
+    def _after(self, tx: Transaction, changed: Mapping[bytes, Account]) -> tuple[Account, Account]:
         """Check ``tx`` against this state + ``changed``; return the new sender
         and recipient accounts. The order of the checks fixes which code a
         transaction with several faults gets (docs/PROTOCOL.md)."""
@@ -274,9 +270,7 @@ class State:
         if fees:
             account = self._lookup(changed, proposer)
             changed[proposer] = Account(account.balance + fees, account.nonce)
-        accounts = {
-            a: v for a, v in changed.items() if v != self._accounts.get(a, EMPTY_ACCOUNT)
-        }
+        accounts = {a: v for a, v in changed.items() if v != self._accounts.get(a, EMPTY_ACCOUNT)}
         return StateDiff(accounts, fees=fees, tx_count=txs, tx_bytes=size, proposer=proposer)
 
     # -- blocks -----------------------------------------------------------

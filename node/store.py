@@ -240,8 +240,10 @@ class Store:
             ).fetchone()
             if row is None:
                 if header.height != 0:
-                    raise StoreError(f"empty store: the first block must have height 0, "
-                                     f"not {header.height}", code="not_next")
+                    raise StoreError(
+                        f"empty store: the first block must have height 0, not {header.height}",
+                        code="not_next",
+                    )
             elif header.height != row[0] + 1 or header.prev_hash != row[1]:
                 raise StoreError(
                     f"block {header.height} ({header.hash.hex()[:16]}) does not extend "
@@ -296,7 +298,9 @@ class Store:
         self._head_loaded = True
 
     @staticmethod
-    def _select_accounts(conn: sqlite3.Connection, addresses: Sequence[bytes]) -> dict[bytes, bytes]:
+    def _select_accounts(
+        conn: sqlite3.Connection, addresses: Sequence[bytes]
+    ) -> dict[bytes, bytes]:
         found: dict[bytes, bytes] = {}
         for start in range(0, len(addresses), _IN_CHUNK):
             chunk = addresses[start : start + _IN_CHUNK]
@@ -393,9 +397,7 @@ class Store:
         """Remove every block above ``height``; return them newest first."""
         head = self.head_height()
         if head is None or not 0 <= height <= head:
-            raise StoreError(
-                f"cannot revert to height {height}: head is {head}", code="bad_revert"
-            )
+            raise StoreError(f"cannot revert to height {height}: head is {head}", code="bad_revert")
         reverted = self.load_blocks(height + 1, head)
         reverted.reverse()
         with self._transaction(f"revert to {height}") as conn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from node.genesis import Genesis
@@ -20,7 +20,7 @@ from node.wallet import Wallet
 CHAIN = "ledger-test"
 
 
-@lru_cache(maxsize=None)
+@cache
 def wallet(i: int) -> Wallet:
     """The i-th test wallet (same keys in every process)."""
     return Wallet.from_seed(i.to_bytes(32, "big"))
@@ -53,8 +53,14 @@ def make_genesis(funded: Sequence[Wallet], **kwargs: Any) -> Genesis:
 
 
 def transfer(
-    sender: Wallet, to: Wallet | bytes, *, amount: int, fee: int = 1, nonce: int,
-    chain_id: str = CHAIN, data: bytes = b"",
+    sender: Wallet,
+    to: Wallet | bytes,
+    *,
+    amount: int,
+    fee: int = 1,
+    nonce: int,
+    chain_id: str = CHAIN,
+    data: bytes = b"",
 ) -> Transaction:
     recipient = to.address if isinstance(to, Wallet) else to
     return sender.transfer(
@@ -63,7 +69,12 @@ def transfer(
 
 
 def unsigned(
-    sender: bytes, recipient: bytes, *, amount: int, fee: int = 1, nonce: int,
+    sender: bytes,
+    recipient: bytes,
+    *,
+    amount: int,
+    fee: int = 1,
+    nonce: int,
     chain_id: str = CHAIN,
 ) -> Transaction:
     """A transfer with no signature: the state never checks signatures."""
@@ -78,9 +89,10 @@ def addr(i: int) -> bytes:
 
 
 def random_transfers(
-    rnd: random.Random, state: State, funded: Sequence[Wallet], count: int
+    rnd: random.Random, state: State, funded: Sequence[Wallet], count: int, *, max_data: int = 0
 ) -> list[Transaction]:
-    """``count`` valid signed transfers among ``funded``, in nonce order."""
+    """``count`` valid signed transfers among ``funded``, in nonce order, each
+    with a payload of up to ``max_data`` bytes."""
     nonces: dict[bytes, int] = {}
     txs = []
     for _ in range(count):
@@ -89,8 +101,15 @@ def random_transfers(
         nonce = nonces.get(sender.address, state.account(sender.address).nonce)
         nonces[sender.address] = nonce + 1
         txs.append(
-            transfer(sender, recipient, amount=rnd.randint(0, 1000), fee=rnd.randint(0, 5),
-                     nonce=nonce, chain_id=state.chain_id)
+            transfer(
+                sender,
+                recipient,
+                amount=rnd.randint(0, 1000),
+                fee=rnd.randint(0, 5),
+                nonce=nonce,
+                chain_id=state.chain_id,
+                data=rnd.randbytes(rnd.randint(0, max_data)) if max_data else b"",
+            )
         )
     return txs
 

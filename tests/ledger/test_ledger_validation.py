@@ -34,7 +34,9 @@ def rebuilt(block: Block, txs: list, **header_changes: object) -> Block:  # type
     return Block(header=header, txs=txs, last_commit=block.last_commit)
 
 
-def test_a_built_block_validates_and_commits(ledger: Ledger, block: Block, funded: list[Wallet]) -> None:
+def test_a_built_block_validates_and_commits(
+    ledger: Ledger, block: Block, funded: list[Wallet]
+) -> None:
     diff = ledger.validate_block(block)
     assert diff.tx_count == 5 and diff.fees == sum(tx.fee for tx in block.txs)
     assert ledger.state.root(diff) == block.header.state_root
@@ -47,44 +49,78 @@ def test_a_built_block_validates_and_commits(ledger: Ledger, block: Block, funde
 
 
 TAMPERINGS: list[tuple[str, Callable[[Block, Ledger], Block], str]] = [
-    ("bad tx root",
-     lambda b, _: Block(header=b.header.replace(tx_root=b"\x01" * 32), txs=b.txs), "bad_tx_root"),
-    ("txs reordered",
-     lambda b, _: Block(header=b.header, txs=b.txs[::-1]), "bad_tx_root"),
-    ("bad state root",
-     lambda b, _: Block(header=b.header.replace(state_root=b"\x02" * 32), txs=b.txs),
-     "bad_state_root"),
-    ("wrong prev hash",
-     lambda b, _: Block(header=b.header.replace(prev_hash=b"\x03" * 32), txs=b.txs),
-     "wrong_prev_hash"),
-    ("wrong height (2)",
-     lambda b, _: Block(header=b.header.replace(height=2), txs=b.txs), "wrong_height"),
-    ("wrong height (0)",
-     lambda b, _: Block(header=b.header.replace(height=0), txs=b.txs), "wrong_height"),
-    ("wrong chain id",
-     lambda b, _: Block(header=b.header.replace(chain_id="elsewhere"), txs=b.txs),
-     "wrong_chain_id"),
-    ("timestamp before the parent's",
-     lambda b, led: Block(header=b.header.replace(timestamp_ms=led.head.timestamp_ms - 1),
-                          txs=b.txs), "timestamp_too_early"),
-    ("commit the header does not name",
-     lambda b, _: Block(header=b.header, txs=b.txs,
-                        last_commit=Commit(height=0, round=0, block_hash=b"\x04" * 32)),
-     "bad_last_commit_hash"),
-    ("bad signature in one tx",
-     lambda b, _: rebuilt(b, [*b.txs[:2], b.txs[2].replace(signature=b.txs[1].signature),
-                              *b.txs[3:]]), "invalid_signature"),
-    ("a tx amount changed after signing",
-     lambda b, led: rebuilt(b, [b.txs[0].replace(amount=b.txs[0].amount + 1), *b.txs[1:]]),
-     "bad_state_root"),
-    ("a tx dropped",
-     lambda b, _: rebuilt(b, list(b.txs[:-1])), "bad_state_root"),
-    ("a tx repeated",
-     lambda b, _: rebuilt(b, [*b.txs, b.txs[0]]), "nonce_too_low"),
-    ("a tx for another chain",
-     lambda b, _: rebuilt(b, [*b.txs, transfer(wallets(8)[5], wallets(8)[6], amount=1,
-                                               nonce=0, chain_id="elsewhere")]),
-     "wrong_chain_id"),
+    (
+        "bad tx root",
+        lambda b, _: Block(header=b.header.replace(tx_root=b"\x01" * 32), txs=b.txs),
+        "bad_tx_root",
+    ),
+    ("txs reordered", lambda b, _: Block(header=b.header, txs=b.txs[::-1]), "bad_tx_root"),
+    (
+        "bad state root",
+        lambda b, _: Block(header=b.header.replace(state_root=b"\x02" * 32), txs=b.txs),
+        "bad_state_root",
+    ),
+    (
+        "wrong prev hash",
+        lambda b, _: Block(header=b.header.replace(prev_hash=b"\x03" * 32), txs=b.txs),
+        "wrong_prev_hash",
+    ),
+    (
+        "wrong height (2)",
+        lambda b, _: Block(header=b.header.replace(height=2), txs=b.txs),
+        "wrong_height",
+    ),
+    (
+        "wrong height (0)",
+        lambda b, _: Block(header=b.header.replace(height=0), txs=b.txs),
+        "wrong_height",
+    ),
+    (
+        "wrong chain id",
+        lambda b, _: Block(header=b.header.replace(chain_id="elsewhere"), txs=b.txs),
+        "wrong_chain_id",
+    ),
+    (
+        "timestamp before the parent's",
+        lambda b, led: Block(
+            header=b.header.replace(timestamp_ms=led.head.timestamp_ms - 1), txs=b.txs
+        ),
+        "timestamp_too_early",
+    ),
+    (
+        "commit the header does not name",
+        lambda b, _: Block(
+            header=b.header,
+            txs=b.txs,
+            last_commit=Commit(height=0, round=0, block_hash=b"\x04" * 32),
+        ),
+        "bad_last_commit_hash",
+    ),
+    (
+        "bad signature in one tx",
+        lambda b, _: rebuilt(
+            b, [*b.txs[:2], b.txs[2].replace(signature=b.txs[1].signature), *b.txs[3:]]
+        ),
+        "invalid_signature",
+    ),
+    (
+        "a tx amount changed after signing",
+        lambda b, led: rebuilt(b, [b.txs[0].replace(amount=b.txs[0].amount + 1), *b.txs[1:]]),
+        "bad_state_root",
+    ),
+    ("a tx dropped", lambda b, _: rebuilt(b, list(b.txs[:-1])), "bad_state_root"),
+    ("a tx repeated", lambda b, _: rebuilt(b, [*b.txs, b.txs[0]]), "nonce_too_low"),
+    (
+        "a tx for another chain",
+        lambda b, _: rebuilt(
+            b,
+            [
+                *b.txs,
+                transfer(wallets(8)[5], wallets(8)[6], amount=1, nonce=0, chain_id="elsewhere"),
+            ],
+        ),
+        "wrong_chain_id",
+    ),
 ]
 
 
@@ -113,11 +149,14 @@ def test_bad_signature_names_the_transaction(ledger: Ledger, block: Block) -> No
 
 def _twin(tmp_path: Path, funded: list[Wallet], **params: int) -> Ledger:
     """A ledger of the same chain (same genesis block) with other limits."""
-    return Ledger.open(tmp_path / f"twin{sorted(params.items())}.sqlite",
-                       make_genesis(funded, params=params))
+    return Ledger.open(
+        tmp_path / f"twin{sorted(params.items())}.sqlite", make_genesis(funded, params=params)
+    )
 
 
-def test_block_limits_come_from_the_genesis(tmp_path: Path, funded: list[Wallet], block: Block) -> None:
+def test_block_limits_come_from_the_genesis(
+    tmp_path: Path, funded: list[Wallet], block: Block
+) -> None:
     small = _twin(tmp_path, funded, max_block_txs=4)
     with pytest.raises(InvalidBlock) as info:
         small.validate_block(block)
@@ -145,8 +184,7 @@ def test_build_block_respects_limits_and_reports_refusals(
     block, _ = led.build_block(txs, proposer=funded[0].address, timestamp_ms=0, max_txs=50)
     assert len(block.txs) == 3  # never beyond the genesis limit
     stale = transfer(funded[2], funded[3], amount=1, nonce=7)
-    block, refused = led.build_block([stale, *txs[:1]], proposer=funded[0].address,
-                                     timestamp_ms=0)
+    block, refused = led.build_block([stale, *txs[:1]], proposer=funded[0].address, timestamp_ms=0)
     assert block.txs == (txs[0],) and [(t, e.code) for t, e in refused] == [(stale, "nonce_gap")]
     led.close()
 
@@ -166,7 +204,11 @@ def test_build_block_fills_in_the_header(ledger: Ledger, funded: list[Wallet]) -
     assert (h.height, h.prev_hash, h.proposer) == (1, ledger.head.hash, funded[2].address)
     assert h.timestamp_ms == ledger.head.timestamp_ms
     assert (h.policy, h.model_hash, h.pow_target, h.pow_nonce) == (
-        "fee", b"\x09" * 32, b"\x00\xff" + b"\xff" * 30, 0)
+        "fee",
+        b"\x09" * 32,
+        b"\x00\xff" + b"\xff" * 30,
+        0,
+    )
     assert block.last_commit == prev and h.last_commit_hash == prev.hash
     assert block.signature == bytes(64)  # unsigned: the caller signs or mines
     ledger.validate_block(block)
@@ -175,13 +217,17 @@ def test_build_block_fills_in_the_header(ledger: Ledger, funded: list[Wallet]) -
 def test_build_block_can_check_signatures(ledger: Ledger, funded: list[Wallet]) -> None:
     good = transfer(funded[1], funded[2], amount=5, nonce=0)
     forged = transfer(funded[3], funded[2], amount=5, nonce=0).replace(signature=good.signature)
-    block, refused = ledger.build_block([forged, good], proposer=funded[0].address,
-                                        timestamp_ms=0, check_signatures=True)
+    block, refused = ledger.build_block(
+        [forged, good], proposer=funded[0].address, timestamp_ms=0, check_signatures=True
+    )
     assert block.txs == (good,) and [(t, e.code) for t, e in refused] == [
-        (forged, "invalid_signature")]
+        (forged, "invalid_signature")
+    ]
 
 
-def test_commit_with_a_stale_diff_is_refused(ledger: Ledger, block: Block, funded: list[Wallet]) -> None:
+def test_commit_with_a_stale_diff_is_refused(
+    ledger: Ledger, block: Block, funded: list[Wallet]
+) -> None:
     diff = ledger.validate_block(block)
     ledger.commit_block(block, diff)
     with pytest.raises(InvalidBlock):
@@ -204,8 +250,10 @@ def test_open_detects_accounts_that_disagree_with_the_head(
     path = tmp_path / "c.sqlite"
     Ledger.open(path, genesis).close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE accounts SET value = ? WHERE address = ?",
-                 (b"\x00" * 7 + b"\x01" + b"\x00" * 8, funded[0].address))
+    conn.execute(
+        "UPDATE accounts SET value = ? WHERE address = ?",
+        (b"\x00" * 7 + b"\x01" + b"\x00" * 8, funded[0].address),
+    )
     conn.commit()
     conn.close()
     with pytest.raises(StoreError) as info:

@@ -148,7 +148,9 @@ def test_proposer_fee_credit_can_never_overflow() -> None:
     with pytest.raises(InvalidBlock) as info:
         state.execute([unsigned(A, C, amount=0, fee=4, nonce=0)], P)
     assert info.value.code == "overflow"
-    assert state.execute([unsigned(A, C, amount=0, fee=3, nonce=0)], P).accounts[P].balance == U64_MAX
+    assert (
+        state.execute([unsigned(A, C, amount=0, fee=3, nonce=0)], P).accounts[P].balance == U64_MAX
+    )
 
 
 def test_empty_block_changes_nothing(state: State) -> None:
@@ -232,13 +234,17 @@ def test_root_matches_the_definition_whatever_the_insertion_order(
 ) -> None:
     items = list(accounts.items())
     rnd.shuffle(items)
-    assert State(CHAIN, dict(items)).root() == reference_root(accounts) == State(
-        CHAIN, accounts
-    ).root()
+    assert (
+        State(CHAIN, dict(items)).root()
+        == reference_root(accounts)
+        == State(CHAIN, accounts).root()
+    )
 
 
 @given(accounts_st.filter(bool), st.data())
-def test_root_changes_with_any_balance_or_nonce(accounts: dict[bytes, Account], data: st.DataObject) -> None:
+def test_root_changes_with_any_balance_or_nonce(
+    accounts: dict[bytes, Account], data: st.DataObject
+) -> None:
     state = State(CHAIN, accounts)
     address = data.draw(st.sampled_from(sorted(accounts)))
     old = accounts[address]

@@ -22,12 +22,21 @@ from node.wallet import Wallet
 
 def certificate(block: Block, signers: list[Wallet], chain_id: str, round_: int = 0) -> Commit:
     votes = [
-        Vote(kind=PRECOMMIT, height=block.height, round=round_, block_hash=block.hash,
-             validator=w.address).signed(chain_id, w.seed)
+        Vote(
+            kind=PRECOMMIT,
+            height=block.height,
+            round=round_,
+            block_hash=block.hash,
+            validator=w.address,
+        ).signed(chain_id, w.seed)
         for w in signers
     ]
-    return Commit(height=block.height, round=round_, block_hash=block.hash,
-                  signatures=[(v.validator, v.signature) for v in votes])
+    return Commit(
+        height=block.height,
+        round=round_,
+        block_hash=block.hash,
+        signatures=[(v.validator, v.signature) for v in votes],
+    )
 
 
 def test_blocks_txs_accounts_and_commits_round_trip(
@@ -118,7 +127,9 @@ def test_a_refused_block_writes_nothing(ledger: Ledger, funded: list[Wallet]) ->
     assert ledger.store.load_block(height + 1) is None
 
 
-def test_everything_survives_a_reopen(tmp_path: Path, funded: list[Wallet], genesis: Genesis) -> None:
+def test_everything_survives_a_reopen(
+    tmp_path: Path, funded: list[Wallet], genesis: Genesis
+) -> None:
     path = tmp_path / "chain.sqlite"
     rnd = random.Random(3)
     with Ledger.open(path, genesis) as led:
@@ -230,7 +241,9 @@ GENESIS = make_genesis(wallets(6))
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 7), data=st.data())
-def test_revert_equals_a_state_rebuilt_from_scratch(seed: int, length: int, data: st.DataObject) -> None:
+def test_revert_equals_a_state_rebuilt_from_scratch(
+    seed: int, length: int, data: st.DataObject
+) -> None:
     rnd = random.Random(seed)
     funded = wallets(6)
     with Ledger.open(":memory:", GENESIS) as led:

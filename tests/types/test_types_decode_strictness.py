@@ -60,7 +60,7 @@ def length_fields(kind: str, obj: Any) -> list[tuple[int, int]]:
         # in a block the header's tx_count must also match the body
         head = [*length_fields("header", obj.header), (2 + c + 180 - 4, 4)]
         pos = len(obj.header.encode()) + 64
-        fields = head + [(pos + 44, 2)]
+        fields = [*head, (pos + 44, 2)]
         pos += len(obj.last_commit.encode())
         fields.append((pos, 4))
         pos += 4
@@ -156,8 +156,12 @@ def test_overlong_or_bad_chain_ids_are_refused(sample_txs: list[Transaction]) ->
     raw = sample_txs[0].encode()
     c = raw[1]
     rest = raw[2 + c :]
-    for name, code in [(b"x" * 33, "oversize"), (b"", "bad_name"), (b"a b", "bad_name"),
-                       (b"\xff", "bad_name")]:
+    for name, code in [
+        (b"x" * 33, "oversize"),
+        (b"", "bad_name"),
+        (b"a b", "bad_name"),
+        (b"\xff", "bad_name"),
+    ]:
         with pytest.raises(DecodeError) as info:
             Transaction.decode(raw[:1] + bytes([len(name)]) + name + rest)
         assert info.value.code == code
@@ -168,10 +172,7 @@ def test_overlong_or_bad_chain_ids_are_refused(sample_txs: list[Transaction]) ->
 
 def _commit_bytes(sigs: list[tuple[bytes, bytes]], count: int | None = None) -> bytes:
     n = len(sigs) if count is None else count
-    return (
-        struct.pack(">QI32sH", 3, 0, b"\x05" * 32, n)
-        + b"".join(v + s for v, s in sigs)
-    )
+    return struct.pack(">QI32sH", 3, 0, b"\x05" * 32, n) + b"".join(v + s for v, s in sigs)
 
 
 def test_commits_with_unsorted_or_duplicate_signers_are_not_canonical() -> None:

@@ -104,9 +104,7 @@ def test_votes_are_bound_to_chain_and_kind(alice: Wallet) -> None:
     assert signed.sign_bytes("chain-a").startswith(VOTE_DOMAIN)
 
 
-def test_commit_signatures_are_precommits_checked_in_one_batch(
-    alice: Wallet, bob: Wallet
-) -> None:
+def test_commit_signatures_are_precommits_checked_in_one_batch(alice: Wallet, bob: Wallet) -> None:
     block_hash = b"\x06" * 32
     precommits = [
         Vote(kind=PRECOMMIT, height=8, round=2, block_hash=block_hash, validator=w.address).signed(
@@ -119,11 +117,14 @@ def test_commit_signatures_are_precommits_checked_in_one_batch(
         height=8,
         round=2,
         block_hash=block_hash,
-        signatures=[(precommits[0].validator, precommits[0].signature),
-                    (bob.address, prevote.signed("c", bob.seed).signature)],
+        signatures=[
+            (precommits[0].validator, precommits[0].signature),
+            (bob.address, prevote.signed("c", bob.seed).signature),
+        ],
     )
-    by_signer = dict(zip([v for v, _ in commit.signatures], commit.verify_signatures("c"),
-                         strict=True))
+    by_signer = dict(
+        zip([v for v, _ in commit.signatures], commit.verify_signatures("c"), strict=True)
+    )
     assert by_signer == {alice.address: True, bob.address: False}
     assert commit.verify_signatures("other") == [False, False]
     # the single verifier on the votes it is made of says the same

@@ -59,7 +59,9 @@ def test_tampered_wallet_files_are_refused(
     assert str(path) in str(info.value)
 
 
-def test_a_seed_swapped_for_another_key_is_refused(tmp_path: Path, alice: Wallet, bob: Wallet) -> None:
+def test_a_seed_swapped_for_another_key_is_refused(
+    tmp_path: Path, alice: Wallet, bob: Wallet
+) -> None:
     path = tmp_path / "w.key"
     alice.save(path)
     _tamper(path, seed=bob.seed.hex())

@@ -33,7 +33,9 @@ transactions = st.builds(
     recipient=addresses,
     amount=U64,
     fee=U64,
-    data=st.one_of(st.binary(max_size=40), st.binary(min_size=MAX_TX_DATA - 8, max_size=MAX_TX_DATA)),
+    data=st.one_of(
+        st.binary(max_size=40), st.binary(min_size=MAX_TX_DATA - 8, max_size=MAX_TX_DATA)
+    ),
     signature=signatures,
 )
 

@@ -1,0 +1,129 @@
+"""The base of every engine: event dispatch, identity and common checks.
+
+A concrete engine (bft, poa, pow) implements the ``on_*`` handlers; each
+returns the list of actions for the driver (node/consensus/events.py).
+``step(event, now_ms)`` dispatches any event to its handler, for drivers
+that keep events in one queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from node import crypto
+from node.consensus.app import Application
+from node.consensus.events import (
+    Action,
+    BlockReceived,
+    Event,
+    MessageReceived,
+    MinedNonce,
+    PeerId,
+    ProposalReady,
+    RequestProposal,
+    TimerFired,
+    TimerKey,
+)
+from node.consensus.validators import SignatureVerifier, ValidatorSet
+from node.types import Block, Commit, block_sign_bytes
+
+if TYPE_CHECKING:
+    from node.genesis import Validator
+
+
+class Engine:
+    """Shared state and dispatch. Subclasses set ``name`` and the handlers."""
+
+    name = "engine"
+
+    def __init__(
+        self,
+        *,
+        app: Application,
+        validators: Sequence[Validator],
+        params: Mapping[str, Any],
+        seed: bytes | None = None,
+        verifier: SignatureVerifier | None = None,
+    ) -> None:
+        self.app = app
+        self.chain_id = app.chain_id
+        self.params = params
+        self.validator_set = ValidatorSet(validators) if validators else None
+        self.seed = seed
+        self.me: bytes | None = crypto.keypair_from_seed(seed)[1] if seed is not None else None
+        self.verifier = verifier if verifier is not None else SignatureVerifier()
+
+    # -- the one entry point ------------------------------------------------
+
+    def step(self, event: Event, now_ms: int) -> list[Action]:
+        if isinstance(event, MessageReceived):
+            return self.on_message(event.peer, event.message, now_ms)
+        if isinstance(event, TimerFired):
+            return self.on_timer(event.key, now_ms)
+        if isinstance(event, ProposalReady):
+            return self.on_proposal_ready(event.request, event.block, now_ms)
+        if isinstance(event, BlockReceived):
+            return self.on_block(event.peer, event.block, event.commit, now_ms)
+        if isinstance(event, MinedNonce):
+            return self.on_mined(event.job, event.nonce, now_ms)
+        raise TypeError(f"not an engine event: {event!r}")
+
+    # -- handlers (subclasses override) --------------------------------------
+
+    def start(self, now_ms: int) -> list[Action]:
+        """First actions after construction (or after a restart)."""
+        raise NotImplementedError
+
+    def on_message(self, peer: PeerId, message: Any, now_ms: int) -> list[Action]:
+        raise NotImplementedError
+
+    def on_timer(self, key: TimerKey, now_ms: int) -> list[Action]:
+        raise NotImplementedError
+
+    def on_proposal_ready(
+        self, request: RequestProposal, block: Block, now_ms: int
+    ) -> list[Action]:
+        return []
+
+    def on_block(
+        self, peer: PeerId, block: Block, commit: Commit | None, now_ms: int
+    ) -> list[Action]:
+        return []
+
+    def on_mined(self, job: int, nonce: int, now_ms: int) -> list[Action]:
+        return []
+
+    def status(self) -> dict[str, Any]:
+        """The live state as JSON-able values (GET /consensus)."""
+        raise NotImplementedError
+
+    # -- shared checks -------------------------------------------------------
+
+    @property
+    def is_validator(self) -> bool:
+        return (
+            self.me is not None and self.validator_set is not None and self.me in self.validator_set
+        )
+
+    def check_block_signature(self, block: Block) -> bool:
+        return self.verifier.verify(
+            block.header.proposer, block_sign_bytes(block.hash), block.signature
+        )
+
+    def check_extends_head(self, block: Block) -> str | None:
+        """Cheap structural checks of a block meant to extend the head."""
+        head = self.app.head
+        if block.height != head.height + 1:
+            return f"block height {block.height} does not follow head {head.height}"
+        if block.header.prev_hash != head.hash:
+            return "block does not extend the head"
+        if block.header.chain_id != self.chain_id:
+            return "block is for another chain"
+        if block.header.timestamp_ms <= head.timestamp_ms:
+            return "block timestamp does not follow its parent's"
+        return block.check_body()
+
+    def next_timestamp_ms(self, now_ms: int) -> int:
+        """A block timestamp for a new block: now, but after the head's."""
+        return max(now_ms, self.app.head.timestamp_ms + 1)

@@ -1,0 +1,148 @@
+"""What must hold in every simulated run, checked as the run goes.
+
+Safety (checked at every commit, revert and restart):
+- bft, poa: no two honest nodes commit different blocks at one height;
+  an honest node commits heights in order, never reverts, and after a
+  restart its store still holds everything it had committed;
+- pow: no honest node ever holds a block that breaks the rules (each
+  chain is re-validated from genesis at the end: proof of work, retarget,
+  and the ledger's own checks in a fresh ledger), and once the network has
+  healed all honest nodes converge on the same head.
+
+Liveness (checked at the end): once the last fault has healed, every
+honest node commits a new block within ``liveness_bound_ms``, and reaches
+the target height.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from node.ledger import Ledger
+from node.types import Block
+
+if TYPE_CHECKING:
+    from node.sim.simulator import SimNode, Simulation
+
+
+class Invariants:
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.final = sim.config.consensus in ("bft", "poa")
+        self.violations: list[str] = []
+        self.committed: dict[int, tuple[bytes, int]] = {}
+        self.heights: dict[int, int] = {}
+        self.waiting = set(sim.honest)
+        self.heal_ms = sim.scenario.heal_ms
+
+    def violate(self, text: str) -> None:
+        if len(self.violations) < 20:
+            self.violations.append(f"t={self.sim.now}ms {text}")
+
+    # -- events -------------------------------------------------------------
+
+    def on_boot(self, node: SimNode) -> None:
+        assert node.ledger is not None
+        before = self.heights.get(node.index, 0)
+        if node.ledger.height < before:
+            self.violate(f"node {node.index} restarted at height {node.ledger.height} < {before}")
+        self.heights[node.index] = node.ledger.height
+
+    def on_commit(self, node: SimNode, block: Block) -> None:
+        i = node.index
+        height = block.height
+        if node.byzantine:
+            self.heights[i] = height
+            return
+        if self.final:
+            if height != self.heights.get(i, 0) + 1:
+                self.violate(f"node {i} committed height {height} after {self.heights.get(i, 0)}")
+            seen = self.committed.get(height)
+            if seen is None:
+                self.committed[height] = (block.hash, i)
+            elif seen[0] != block.hash:
+                self.violate(
+                    f"safety: node {i} committed {block.hash.hex()[:12]} at height {height}, "
+                    f"node {seen[1]} committed {seen[0].hex()[:12]}"
+                )
+        self.heights[i] = height
+        if i in self.waiting and self.sim.now >= self.heal_ms and height >= self.sim.config.blocks:
+            self.waiting.discard(i)
+
+    def on_revert(self, node: SimNode, height: int, blocks: tuple[Block, ...]) -> None:
+        if self.final and not node.byzantine:
+            self.violate(f"node {node.index} reverted committed blocks above {height}")
+        self.heights[node.index] = height
+
+    # -- the end -------------------------------------------------------------
+
+    def done(self, now_ms: int) -> bool:
+        if self.waiting:
+            return False
+        if self.final:
+            return True
+        return len(self._heads()) == 1
+
+    def _heads(self) -> set[bytes]:
+        return {
+            self.sim.nodes[i].ledger.head.hash  # type: ignore[union-attr]
+            for i in self.sim.honest
+            if self.sim.nodes[i].ledger is not None
+        }
+
+    def committed_height(self) -> int:
+        """The height every honest node has reached."""
+        return min((self.heights.get(i, 0) for i in self.sim.honest), default=0)
+
+    def finish(self, now_ms: int) -> None:
+        sim = self.sim
+        bound = sim.config.liveness_bound_ms
+        for i in sim.honest:
+            node = sim.nodes[i]
+            after = [t for t in node.committed_at if t >= self.heal_ms]
+            if not after:
+                self.violate(
+                    f"liveness: node {i} committed nothing after the heal at {self.heal_ms}ms"
+                )
+            elif after[0] - self.heal_ms > bound:
+                self.violate(
+                    f"liveness: node {i} took {after[0] - self.heal_ms}ms after the heal to commit"
+                )
+            if self.heights.get(i, 0) < sim.config.blocks:
+                self.violate(f"liveness: node {i} stuck at height {self.heights.get(i, 0)}")
+        if not self.final:
+            heads = self._heads()
+            if len(heads) > 1:
+                self.violate(f"pow: honest nodes did not converge ({len(heads)} different heads)")
+            self._check_pow_chains()
+
+    def _check_pow_chains(self) -> None:
+        """Re-validate every distinct honest chain from genesis in a fresh ledger."""
+        from node.consensus.pow import PowRules
+
+        sim = self.sim
+        rules = PowRules(sim.genesis.params)
+        checked: set[bytes] = set()
+        for i in sim.honest:
+            ledger = sim.nodes[i].ledger
+            if ledger is None or ledger.head.hash in checked:
+                continue
+            checked.add(ledger.head.hash)
+            fresh = Ledger.open(":memory:", sim.genesis)
+            try:
+                headers = [fresh.head]
+                for h in range(1, ledger.height + 1):
+                    block = ledger.block(h)
+                    assert block is not None
+                    reason = rules.check_header(block.header, headers)
+                    if reason is None:
+                        try:
+                            fresh.commit_block(block)
+                        except Exception as exc:  # the ledger's refusal is the finding
+                            reason = f"ledger refused it: {exc}"
+                    if reason is not None:
+                        self.violate(f"pow: node {i} holds invalid block {h}: {reason}")
+                        break
+                    headers.append(block.header)
+            finally:
+                fresh.close()

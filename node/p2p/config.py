@@ -34,8 +34,8 @@ class P2PConfig:
     dial_interval_s: float = 0.5
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    pex_interval_s: float = 10.0
-    status_interval_s: float = 2.0
+    pex_interval_s: float = 10.0  # 0 turns peer exchange off
+    status_interval_s: float = 2.0  # 0: no periodic Status
     # connections
     max_msg_bytes: int = 8 * MIB
     handshake_timeout_s: float = 5.0

@@ -3,7 +3,7 @@
 A ``Connection`` is created for every websocket, inbound or outbound,
 before the handshake; once the peer is authenticated the transport fills
 in ``hello`` and starts the writer. Frames are written in the order they
-were queued, each no earlier than its due time (the fault-injection delay).
+were queued, each held for the fault-injection delay, if any.
 The transport owns the decisions (what to send, whom to drop); this module
 owns the queues and closing the socket exactly once.
 """
@@ -54,6 +54,7 @@ class Connection:
         metrics: P2PMetrics,
         max_inbox: int,
         max_outbox: int,
+        delay_s: Callable[[], float],
     ) -> None:
         self.ws = ws
         self.outbound = outbound
@@ -72,6 +73,7 @@ class Connection:
         self._metrics = metrics
         self._max_inbox = max_inbox
         self._max_outbox = max_outbox
+        self._delay_s = delay_s
         self._outbox: deque[tuple[float, bytes, str]] = deque()
         self._outbox_ready = asyncio.Event()
         self._inbox: deque[Message] = deque()
@@ -103,30 +105,38 @@ class Connection:
 
     # -- outbound ---------------------------------------------------------------
 
-    def enqueue(self, frame: bytes, kind: str, delay_s: float = 0.0) -> bool:
+    def enqueue(self, frame: bytes, kind: str) -> bool:
         """Queue a frame for the writer; False (and counted) when the outbox is full."""
         if self.closing:
             return False
         if len(self._outbox) >= self._max_outbox:
             self._metrics.dropped["outbox_full"] += 1
             return False
-        self._outbox.append((time.monotonic() + delay_s, frame, kind))
+        self._outbox.append((time.monotonic(), frame, kind))
         self._metrics.msgs_out[kind] += 1
         self._outbox_ready.set()
         return True
 
     async def write_loop(self, on_error: Callable[[str], None]) -> None:
-        """Write queued frames in order, each no earlier than its due time."""
+        """Write queued frames in order, each held for the current delay.
+
+        The delay is read when a frame reaches the head of the queue, so
+        lowering it (heal) releases frames already held.
+        """
         outbox = self._outbox
         while True:
             if not outbox:
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
                 continue
-            due_s, frame, kind = outbox[0]
-            wait_s = due_s - time.monotonic()
+            queued_s, frame, kind = outbox[0]
+            wait_s = queued_s + self._delay_s() - time.monotonic()
             if wait_s > 0:
-                await asyncio.sleep(wait_s)
+                # wake early when the delay changes (set_delay / heal)
+                self._outbox_ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await self._outbox_ready.wait()
                 continue
             outbox.popleft()
             try:
@@ -137,6 +147,10 @@ class Connection:
                 on_error("write_failed")
                 return
             self._metrics.bytes_out[kind] += len(frame)
+
+    def wake_writer(self) -> None:
+        """Make the writer re-read the delay now."""
+        self._outbox_ready.set()
 
     # -- inbound ----------------------------------------------------------------
 

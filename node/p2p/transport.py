@@ -214,10 +214,15 @@ class Transport:
         sock = _bind(self.config.host, self.config.port)
         self._listen_port = sock.getsockname()[1]
         self._session = aiohttp.ClientSession()
-        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.make_app(),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=self.config.close_timeout_s,
+        )
         try:
             await self._runner.setup()
-            site = web.SockSite(self._runner, sock, shutdown_timeout=self.config.close_timeout_s)
+            site = web.SockSite(self._runner, sock)
             await site.start()
         except BaseException:
             sock.close()
@@ -283,7 +288,7 @@ class Transport:
         conn = self._conns.get(peer_id)
         if conn is None:
             return False
-        return conn.enqueue(frame, msg.KIND, self._delay_s)
+        return conn.enqueue(frame, msg.KIND)
 
     def broadcast(
         self,
@@ -361,11 +366,11 @@ class Transport:
             if peer_id in origins:
                 txs = tuple(tx for tx, origin in batch if origin != peer_id)
                 if txs:
-                    conn.enqueue(encode_frame(Txs(txs)), Txs.KIND, self._delay_s)
+                    conn.enqueue(encode_frame(Txs(txs)), Txs.KIND)
                 continue
             if full_frame is None:
                 full_frame = encode_frame(Txs(tuple(tx for tx, _ in batch)))
-            conn.enqueue(full_frame, Txs.KIND, self._delay_s)
+            conn.enqueue(full_frame, Txs.KIND)
 
     def _mark_sent(self, txs: Sequence[bytes]) -> list[bytes]:
         """The txs not broadcast before; all of them become known and sent."""
@@ -388,7 +393,7 @@ class Transport:
     def _send_to_all(self, frame: bytes, kind: str, excluded: Collection[bytes]) -> int:
         sent = 0
         for peer_id, conn in list(self._conns.items()):
-            if peer_id not in excluded and conn.enqueue(frame, kind, self._delay_s):
+            if peer_id not in excluded and conn.enqueue(frame, kind):
                 sent += 1
         return sent
 
@@ -411,7 +416,7 @@ class Transport:
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         conn.pending[request_id] = PendingRequest(msg, future)
         try:
-            if not conn.enqueue(encode_frame(msg, request_id), msg.KIND, self._delay_s):
+            if not conn.enqueue(encode_frame(msg, request_id), msg.KIND):
                 raise P2PError(f"outbox to {_short(peer_id)} is full", code="outbox_full")
             wait_s = self.config.request_timeout_s if timeout is None else timeout
             try:
@@ -467,7 +472,7 @@ class Transport:
                 reply = ErrorReply("internal_error")
             if isinstance(reply, Blocks):
                 reply = self._fit_blocks(reply, msg)
-            conn.enqueue(encode_frame(reply, request_id), reply.KIND, self._delay_s)
+            conn.enqueue(encode_frame(reply, request_id), reply.KIND)
         finally:
             conn.serving -= 1
 
@@ -490,7 +495,7 @@ class Transport:
         ]
         self._rng.shuffle(entries)
         reply = Peers(tuple(entries[:MAX_PEERS_PER_MESSAGE]))
-        conn.enqueue(encode_frame(reply, request_id), Peers.KIND, self._delay_s)
+        conn.enqueue(encode_frame(reply, request_id), Peers.KIND)
 
     # -- misbehaviour and fault injection ---------------------------------------
 
@@ -549,7 +554,7 @@ class Transport:
     def heal(self) -> None:
         """Undo every fault: no blocked peer, no delay; dial everyone again now."""
         self._blocked.clear()
-        self._delay_s = 0.0
+        self.set_delay(0)
         self._redial_now()
         _event(logging.INFO, "healed")
 
@@ -558,6 +563,8 @@ class Transport:
         if ms < 0:
             raise ValueError("delay must be non-negative")
         self._delay_s = ms / 1000
+        for conn in self._conns.values():
+            conn.wake_writer()
 
     def _redial_now(self) -> None:
         self._book.reset_backoff(time.monotonic())
@@ -631,6 +638,7 @@ class Transport:
             metrics=self.metrics,
             max_inbox=self.config.max_inbox,
             max_outbox=self.config.max_outbox,
+            delay_s=lambda: self._delay_s,
         )
         self._handshaking.add(conn)
         try:
@@ -650,6 +658,8 @@ class Transport:
                 return
         finally:
             self._handshaking.discard(conn)
+            if dial_addr is not None:
+                self._dialing.discard(dial_addr)  # connected or failed: no longer dialling
         reason = "closed"
         try:
             reason = await self._read_loop(conn)
@@ -813,7 +823,7 @@ class Transport:
         )
         conn.tasks.add(self._spawn(conn.write_loop(self._write_failed(conn)), "p2p-writer"))
         conn.tasks.add(self._spawn(self._dispatch_loop(conn), "p2p-dispatch"))
-        if len(self._conns) < self.config.max_peers:
+        if self.config.pex_interval_s > 0 and len(self._conns) < self.config.max_peers:
             conn.tasks.add(self._spawn(self._exchange_peers(conn), "p2p-pex-once"))
 
     def _write_failed(self, conn: Connection) -> Callable[[str], None]:
@@ -904,7 +914,7 @@ class Transport:
                 assert frame.request_id is not None
                 if conn.serving >= self.config.max_served_requests:
                     reply = encode_frame(ErrorReply("busy"), frame.request_id)
-                    conn.enqueue(reply, ErrorReply.KIND, self._delay_s)
+                    conn.enqueue(reply, ErrorReply.KIND)
                 else:
                     conn.tasks.add(
                         self._spawn(self._serve_request(conn, frame.request_id, msg), "p2p-serve")

@@ -38,7 +38,8 @@ from node.types import ADDRESS_SIZE, MAX_TX_SIZE, Transaction
 
 # balance, nonce: the 16 bytes after the address in a state leaf
 _ACCOUNT_VALUE = struct.Struct(">QQ")
-LEAF_SIZE = ADDRESS_SIZE + _ACCOUNT_VALUE.size
+_VALUE_SIZE = _ACCOUNT_VALUE.size
+LEAF_SIZE = ADDRESS_SIZE + _VALUE_SIZE
 
 
 class Account(NamedTuple):
@@ -67,7 +68,8 @@ class StateDiff:
     ``accounts`` holds the NEW value of every account whose value changed
     (an account that became empty maps to ``Account(0, 0)``). ``fees`` is
     what the proposer was credited, ``tx_count``/``tx_bytes`` count the
-    transactions (encoded bytes). A diff is treated as immutable once made.
+    transactions (encoded bytes). A diff is treated as immutable once made:
+    ``State`` remembers the leaves computed for a diff by identity.
     """
 
     accounts: dict[bytes, Account] = field(default_factory=dict)
@@ -109,15 +111,16 @@ class _Leaves:
         pack = _ACCOUNT_VALUE.pack
         # (old position, 0 = insert before it / 1 = delete it, address)
         moves: list[tuple[int, int, bytes]] = []
-        for address, account in changes.items():
+        for address, (balance, nonce) in changes.items():
             i = bisect_left(addresses, address)
             present = i < n and addresses[i] == address
-            if present and not account.is_empty:
+            empty = not (balance or nonce)
+            if present and not empty:
                 start = i * LEAF_SIZE + ADDRESS_SIZE
-                buf[start : start + _ACCOUNT_VALUE.size] = pack(account.balance, account.nonce)
+                buf[start : start + _VALUE_SIZE] = pack(balance, nonce)
             elif present:
                 moves.append((i, 1, address))
-            elif not account.is_empty:
+            elif not empty:
                 moves.append((i, 0, address))
         if not moves:
             return _Leaves(list(addresses), buf)
@@ -150,7 +153,7 @@ class State:
     state; ``apply`` is the only mutator.
     """
 
-    __slots__ = ("_accounts", "_leaves", "_root", "chain_id")
+    __slots__ = ("_accounts", "_leaves", "_pending", "_root", "chain_id")
 
     def __init__(self, chain_id: str, accounts: Mapping[bytes, Account]) -> None:
         self.chain_id = chain_id
@@ -165,6 +168,10 @@ class State:
                 self._accounts[bytes(address)] = account
         self._leaves = _Leaves.build(self._accounts)
         self._root: bytes | None = None
+        # The leaves and root after the last diff given to root(): a block is
+        # validated (root(diff)) and then applied (apply(diff)) with the same
+        # diff object, and the second pass over the leaves is then free.
+        self._pending: tuple[StateDiff, _Leaves, bytes] | None = None
 
     # -- reading ----------------------------------------------------------
 
@@ -185,7 +192,12 @@ class State:
             if self._root is None:
                 self._root = self._leaves.root()
             return self._root
-        return self._leaves.updated(diff.accounts).root()
+        if self._pending is not None and self._pending[0] is diff:
+            return self._pending[2]
+        leaves = self._leaves.updated(diff.accounts)
+        root = leaves.root()
+        self._pending = (diff, leaves, root)
+        return root
 
     # -- validity ---------------------------------------------------------
 
@@ -338,13 +350,17 @@ class State:
         """Make ``diff`` (from ``execute``/``select`` on this state) the state."""
         if not diff.accounts:
             return
-        self._leaves = self._leaves.updated(diff.accounts)
+        if self._pending is not None and self._pending[0] is diff:
+            _, self._leaves, self._root = self._pending
+        else:
+            self._leaves = self._leaves.updated(diff.accounts)
+            self._root = None
+        self._pending = None
         for address, account in diff.accounts.items():
             if account.is_empty:
                 self._accounts.pop(address, None)
             else:
                 self._accounts[address] = account
-        self._root = None
 
     def copy(self) -> State:
         other = State.__new__(State)
@@ -352,6 +368,7 @@ class State:
         other._accounts = dict(self._accounts)
         other._leaves = self._leaves.copy()
         other._root = self._root
+        other._pending = None
         return other
 
     def __repr__(self) -> str:

@@ -45,15 +45,12 @@ from node.consensus.events import (
     Committed,
     PeerId,
     PeerMisbehaved,
-    ReportEvidence,
     RequestProposal,
-    Send,
     SetTimer,
     TimerKey,
 )
-from node.consensus.evidence import DoubleSign, proposal_evidence, vote_evidence
+from node.consensus.evidence import proposal_evidence, vote_evidence
 from node.consensus.messages import (
-    MAX_BLOCKS_PER_MESSAGE,
     BlocksMsg,
     Message,
     ProposalMsg,
@@ -159,8 +156,6 @@ class BftEngine(Engine):
         self.vs = self.validator_set
         self.timeouts = Timeouts(params)
         self.gossip_interval_ms = gossip_interval_ms or int(params["timeout_propose_ms"])
-        self.evidence: list[DoubleSign] = []
-        self._evidence_keys: set[tuple[bytes, int, int, str]] = set()
         self.signed: SigningRecord | None = None
         self.last_commit: Commit | None = (
             app.commit_certificate(app.height) if app.height > 0 else None
@@ -319,7 +314,7 @@ class BftEngine(Engine):
         elif isinstance(message, ProposalMsg):
             self._receive_proposal(peer, message, out)
         elif isinstance(message, StatusMsg):
-            self._serve_blocks(peer, message.height, out)
+            self.serve_blocks(peer, message.height, out)
             return out
         elif isinstance(message, BlocksMsg):
             for block, commit in message.entries:
@@ -360,7 +355,7 @@ class BftEngine(Engine):
             return
         earlier = self._count_vote(votes, vote, power)
         if earlier is not None:
-            self._record(vote_evidence(earlier, vote), out)
+            self.record_evidence(vote_evidence(earlier, vote), out)
 
     def _count_vote(self, votes: VoteSet, vote: Vote, power: int) -> Vote | None:
         earlier = votes.add(vote, power)
@@ -389,7 +384,7 @@ class BftEngine(Engine):
             out.append(PeerMisbehaved(peer, "proposal with an invalid signature"))
             return
         if known:
-            self._record(proposal_evidence(known[0].proposal, p), out)
+            self.record_evidence(proposal_evidence(known[0].proposal, p), out)
             if len(known) >= 2:
                 return  # two proposals suffice to follow an equivocating proposer
         self.proposals.setdefault(p.round, []).append(msg)
@@ -430,13 +425,6 @@ class BftEngine(Engine):
             out.append(PeerMisbehaved(peer, f"decided block refused: {reason}"))
             return
         self._commit(block, commit, now_ms, out)
-
-    def _record(self, evidence: DoubleSign, out: list[Action]) -> None:
-        if evidence.key in self._evidence_keys:
-            return
-        self._evidence_keys.add(evidence.key)
-        self.evidence.append(evidence)
-        out.append(ReportEvidence(evidence))
 
     # -- validity -----------------------------------------------------------------
 
@@ -676,21 +664,6 @@ class BftEngine(Engine):
         for round_ in (self.round - 1, self.round):
             for msg in self.own.get(round_, ()):
                 out.append(Broadcast(msg))
-
-    def _serve_blocks(self, peer: PeerId, peer_height: int, out: list[Action]) -> None:
-        """A peer working on ``peer_height`` < ours misses blocks we committed."""
-        if peer_height >= self.height or peer_height < 1:
-            return
-        last = min(self.height - 1, peer_height + MAX_BLOCKS_PER_MESSAGE - 1)
-        entries: list[tuple[Block, Commit | None]] = []
-        for h in range(peer_height, last + 1):
-            block = self.app.block(h)
-            cert = self.app.commit_certificate(h)
-            if block is None or cert is None:
-                break
-            entries.append((block, cert))
-        if entries:
-            out.append(Send(peer, BlocksMsg(tuple(entries))))
 
     # -- inspection ----------------------------------------------------------------
 

@@ -21,10 +21,14 @@ from node.consensus.events import (
     MinedNonce,
     PeerId,
     ProposalReady,
+    ReportEvidence,
     RequestProposal,
+    Send,
     TimerFired,
     TimerKey,
 )
+from node.consensus.evidence import DoubleSign
+from node.consensus.messages import MAX_BLOCKS_PER_MESSAGE, BlocksMsg
 from node.consensus.validators import SignatureVerifier, ValidatorSet
 from node.types import Block, Commit, block_sign_bytes
 
@@ -53,6 +57,8 @@ class Engine:
         self.seed = seed
         self.me: bytes | None = crypto.keypair_from_seed(seed)[1] if seed is not None else None
         self.verifier = verifier if verifier is not None else SignatureVerifier()
+        self.evidence: list[DoubleSign] = []
+        self._evidence_keys: set[tuple[bytes, int, int, str]] = set()
 
     # -- the one entry point ------------------------------------------------
 
@@ -127,3 +133,28 @@ class Engine:
     def next_timestamp_ms(self, now_ms: int) -> int:
         """A block timestamp for a new block: now, but after the head's."""
         return max(now_ms, self.app.head.timestamp_ms + 1)
+
+    def record_evidence(self, evidence: DoubleSign, out: list[Action]) -> None:
+        """Keep ``evidence`` (once) and ask the node to persist/publish it."""
+        if evidence.key in self._evidence_keys:
+            return
+        self._evidence_keys.add(evidence.key)
+        self.evidence.append(evidence)
+        out.append(ReportEvidence(evidence))
+
+    def serve_blocks(self, peer: PeerId, peer_height: int, out: list[Action]) -> None:
+        """A peer working on ``peer_height`` below ours misses blocks we hold:
+        send it the next ones, each with its stored certificate (BFT, PoA)."""
+        head = self.app.height
+        if not 1 <= peer_height <= head:
+            return
+        last = min(head, peer_height + MAX_BLOCKS_PER_MESSAGE - 1)
+        entries: list[tuple[Block, Commit | None]] = []
+        for h in range(peer_height, last + 1):
+            block = self.app.block(h)
+            cert = self.app.commit_certificate(h)
+            if block is None or cert is None:
+                break
+            entries.append((block, cert))
+        if entries:
+            out.append(Send(peer, BlocksMsg(tuple(entries))))

@@ -36,7 +36,7 @@ import pytest
 from node.genesis import Genesis
 from node.ledger import Ledger
 from node.state import Account, State, StateDiff, state_leaf
-from node.types import Block
+from node.types import Block, verify_transactions
 from node.wallet import Wallet
 
 BLOCK_TXS = 5000
@@ -50,7 +50,8 @@ CHAIN = "bench"
 class BlockCase:
     """A genesis, and a signed block of BLOCK_TXS transfers on top of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
         rnd = random.Random(1)
         senders = [Wallet.from_seed(i.to_bytes(32, "big")) for i in range(1, SENDERS + 1)]
         self.genesis = Genesis.from_dict(
@@ -74,7 +75,6 @@ class BlockCase:
             for n in range(per_sender)
             for w in senders
         ]
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
         with Ledger.open(":memory:", self.genesis) as ledger:
             block, refused = ledger.build_block(txs, proposer=senders[0].address, timestamp_ms=1)
         assert not refused and len(block.txs) == BLOCK_TXS
@@ -96,8 +96,6 @@ class BlockCase:
 def timed_parts(case: BlockCase) -> dict[str, float]:
     """One validate + commit, split into its parts (ms)."""
     ledger, block = case.fresh()
-    from node.types import verify_transactions
-
     out = {}
     t0 = time.perf_counter()
     diff = ledger.validate_block(block)
@@ -167,8 +165,8 @@ def root_from_scratch(accts: dict[bytes, Account]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def block_case() -> BlockCase:
-    return BlockCase()
+def block_case(tmp_path_factory: pytest.TempPathFactory) -> BlockCase:
+    return BlockCase(tmp_path_factory.mktemp("bench-ledger"))
 
 
 def test_validate_and_commit_5000_tx_block(benchmark: Any, block_case: BlockCase) -> None:
@@ -211,9 +209,10 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
         f"python {platform.python_version()}"
     )
-    case = BlockCase()
-    total = best_ms(lambda *a: case.apply(*a), 5, case.fresh)
-    parts = timed_parts(case)
+    with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
+        case = BlockCase(Path(tmp))
+        total = best_ms(lambda *a: case.apply(*a), 5, case.fresh)
+        parts = timed_parts(case)
     print(
         f"block-5000: validate+commit {total:.1f} ms best of 5 "
         f"({BLOCK_TXS / total * 1e3:,.0f} tx/s); one run: validate {parts['validate_ms']:.1f} ms "

@@ -85,10 +85,6 @@ CREATE TABLE meta (
 """
 
 
-def _pack_account(account: Account) -> bytes:
-    return _ACCOUNT_VALUE.pack(account.balance, account.nonce)
-
-
 def _unpack_account(value: bytes) -> Account:
     return Account(*_ACCOUNT_VALUE.unpack(value))
 
@@ -286,13 +282,17 @@ class Store:
                 "INSERT INTO undo (height, address, value) VALUES (?, ?, ?)",
                 [(height, a, previous.get(a)) for a in addresses],
             )
+            written: list[tuple[bytes, bytes]] = []
+            emptied: list[tuple[bytes]] = []
+            pack = _ACCOUNT_VALUE.pack
+            for address, (balance, nonce) in diff.accounts.items():
+                if balance or nonce:
+                    written.append((address, pack(balance, nonce)))
+                else:
+                    emptied.append((address,))
+            conn.executemany("DELETE FROM accounts WHERE address = ?", emptied)
             conn.executemany(
-                "DELETE FROM accounts WHERE address = ?",
-                [(a,) for a, v in diff.accounts.items() if v.is_empty],
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO accounts (address, value) VALUES (?, ?)",
-                [(a, _pack_account(v)) for a, v in diff.accounts.items() if not v.is_empty],
+                "INSERT OR REPLACE INTO accounts (address, value) VALUES (?, ?)", written
             )
         self._head = header
         self._head_loaded = True

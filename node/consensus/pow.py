@@ -116,6 +116,12 @@ class _Known:
     """A block header in the block tree, with the cumulative work up to it."""
 
     __slots__ = ("block", "header", "invalid", "parent", "seq", "work")
+    header: BlockHeader
+    block: Block | None
+    parent: _Known | None
+    work: int
+    invalid: bool
+    seq: int
 
     def __init__(
         self, header: BlockHeader, block: Block | None, parent: _Known | None, seq: int
@@ -335,17 +341,18 @@ class PowEngine(Engine):
         applied: set[bytes] = set()
         ok = True
         for known in reversed(path):
-            block = known.block
-            assert block is not None, "side-branch blocks are kept in memory"
-            reason = self.app.validate(block)
+            side = known.block
+            assert side is not None, "side-branch blocks are kept in memory"
+            reason = self.app.validate(side)
             if reason is not None:
                 self._invalidate(known)
                 ok = False
                 break
-            self.app.commit(block, None)
-            self.chain.append(block.hash)
-            applied.update(tx.id for tx in block.txs)
-            out.append(Committed(block, None))
+            self.app.commit(side, None)
+            known.block = None  # the ledger holds it now (and returns it on a revert)
+            self.chain.append(side.hash)
+            applied.update(tx.id for tx in side.txs)
+            out.append(Committed(side, None))
         if reverted:
             back = tuple(tx for b in reversed(reverted) for tx in b.txs if tx.id not in applied)
             if back:

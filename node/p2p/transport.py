@@ -994,9 +994,13 @@ class Transport:
             return
         while True:
             await asyncio.sleep(interval_s)
-            if self._conns:
+            if not self._conns:
+                continue
+            try:
                 height, head_hash = self._head()
                 self.broadcast(Status(height=height, head_hash=head_hash))
+            except Exception:  # a bug in head(): say so, keep the loop alive
+                log.exception("p2p.head_error")
 
     async def _pex_loop(self) -> None:
         interval_s = self.config.pex_interval_s

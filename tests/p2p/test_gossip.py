@@ -195,3 +195,26 @@ def test_only_gossip_and_status_can_be_sent_directly() -> None:
         assert not a.send(b"\x01" * 32, Status(height=1, head_hash=bytes(32)))
 
     net_test(body)
+
+
+def test_max_peers_caps_the_connections() -> None:
+    async def body(net: Net) -> None:
+        a = await net.node(pex_interval_s=0, max_peers=1)
+        b = await net.node(peers=(a,), pex_interval_s=0)
+        await wait_until(lambda: connected(a, b), "first peer")
+        c = await net.node(peers=(a,), pex_interval_s=0)
+        await wait_until(lambda: a.metrics.refused["too_many_peers"] >= 1, "second refused")
+        assert a.peer_ids == [b.node_id] and c.peers == []
+
+    net_test(body)
+
+
+def test_a_node_listed_among_its_own_static_peers_does_not_connect_to_itself() -> None:
+    async def body(net: Net) -> None:
+        port = free_port()
+        a = await net.node(port=port, static_peers=(f"localhost:{port}", f"127.0.0.1:{port}"))
+        await wait_until(lambda: a.metrics.refused["self_connection"] >= 1, "self refused")
+        assert a.peers == []
+        assert a.metrics.penalties == {}
+
+    net_test(body)

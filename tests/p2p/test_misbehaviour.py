@@ -221,8 +221,11 @@ def test_a_flooding_peer_is_throttled_and_then_disconnected() -> None:
             for _ in range(100):  # over the burst: throttled, still connected
                 await flood.ws.send_bytes(frame)  # type: ignore[union-attr]
             await wait_until(lambda: a.metrics.msgs_in["status"] == 100, "all 100 read")
-            assert 20 <= len(handler_of(a).of_kind(Status)) < 100
-            assert a.metrics.dropped["throttled"] >= 1
+            throttled = a.metrics.dropped["throttled"]
+            assert 1 <= throttled <= 80  # the burst of 20 (and a trickle) got through
+            await wait_until(
+                lambda: len(handler_of(a).of_kind(Status)) == 100 - throttled, "the rest handled"
+            )
             assert a.is_connected(flood.node_id)
             for _ in range(300):  # keeps flooding: runs out of strikes
                 await flood.ws.send_bytes(frame)  # type: ignore[union-attr]

@@ -157,15 +157,16 @@ class State:
 
     def __init__(self, chain_id: str, accounts: Mapping[bytes, Account]) -> None:
         self.chain_id = chain_id
-        self._accounts: dict[bytes, Account] = {}
+        kept: dict[bytes, Account] = {}
         for address, value in accounts.items():
+            balance, nonce = value
             if len(address) != ADDRESS_SIZE:
                 raise ValueError(f"address must be {ADDRESS_SIZE} bytes, got {len(address)}")
-            account = Account(*value)
-            if not (0 <= account.balance <= U64_MAX and 0 <= account.nonce <= U64_MAX):
-                raise ValueError(f"account {address.hex()} is outside u64: {account}")
-            if not account.is_empty:
-                self._accounts[bytes(address)] = account
+            if not (0 <= balance <= U64_MAX and 0 <= nonce <= U64_MAX):
+                raise ValueError(f"account {address.hex()} is outside u64: {value}")
+            if balance or nonce:
+                kept[address] = value if type(value) is Account else Account(balance, nonce)
+        self._accounts = kept
         self._leaves = _Leaves.build(self._accounts)
         self._root: bytes | None = None
         # The leaves and root after the last diff given to root(): a block is

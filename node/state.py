@@ -84,7 +84,8 @@ class _Leaves:
 
     Kept beside the account dict so that the state root costs one Rust call
     over one contiguous buffer, and a block's changes cost one pass of
-    memcpy instead of a sort of every account.
+    memcpy instead of a sort of every account. Never mutated once built
+    (``updated`` makes a new one), so states may share it.
     """
 
     __slots__ = ("addresses", "buf")
@@ -96,12 +97,12 @@ class _Leaves:
     @classmethod
     def build(cls, accounts: Mapping[bytes, Account]) -> _Leaves:
         addresses = sorted(accounts)
+        values = [accounts[a] for a in addresses]
         pack = _ACCOUNT_VALUE.pack
-        buf = bytearray(b"".join([a + pack(*accounts[a]) for a in addresses]))
+        buf = bytearray(
+            b"".join([a + pack(b, n) for a, (b, n) in zip(addresses, values, strict=True)])
+        )
         return cls(addresses, buf)
-
-    def copy(self) -> _Leaves:
-        return _Leaves(list(self.addresses), bytearray(self.buf))
 
     def updated(self, changes: Mapping[bytes, Account]) -> _Leaves:
         """A new index with ``changes`` applied; ``self`` is left untouched."""
@@ -123,7 +124,7 @@ class _Leaves:
             elif not empty:
                 moves.append((i, 0, address))
         if not moves:
-            return _Leaves(list(addresses), buf)
+            return _Leaves(addresses, buf)  # the list is never mutated: share it
         moves.sort()
         new_addresses: list[bytes] = []
         pieces: list[bytes | memoryview] = []
@@ -367,7 +368,7 @@ class State:
         other = State.__new__(State)
         other.chain_id = self.chain_id
         other._accounts = dict(self._accounts)
-        other._leaves = self._leaves.copy()
+        other._leaves = self._leaves
         other._root = self._root
         other._pending = None
         return other

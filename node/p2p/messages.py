@@ -36,6 +36,10 @@ MAX_TXS_PER_MESSAGE = 65_536
 MAX_HOST_LEN = 253
 MAX_ERROR_CODE_LEN = 64
 MAX_REQUEST_ID = U64_MAX
+# msgpack overhead, at most: of one bin item in a list (its header), and of
+# an envelope around one list.
+ITEM_OVERHEAD = 5
+ENVELOPE_OVERHEAD = 64
 
 Address: TypeAlias = tuple[str, int]
 
@@ -172,6 +176,33 @@ class Frame:
 
     msg: Message
     request_id: int | None = None
+
+
+# -- requests and responses --------------------------------------------------
+
+
+def answers(request: Request, reply: Response) -> bool:
+    """Whether ``reply`` may answer ``request``; an ErrorReply always may.
+
+    A Blocks answer holds at most as many blocks as the range asked for.
+    """
+    if isinstance(reply, ErrorReply):
+        return True
+    if isinstance(request, GetBlocks):
+        return isinstance(reply, Blocks) and len(reply.blocks) <= request.end - request.start + 1
+    return isinstance(reply, Peers)
+
+
+def fit_blocks(reply: Blocks, request: GetBlocks, max_msg_bytes: int) -> Blocks:
+    """The longest prefix of ``reply`` within the range asked and one frame."""
+    budget = max_msg_bytes - ENVELOPE_OVERHEAD
+    kept = []
+    for block, commit in reply.blocks[: request.end - request.start + 1]:
+        budget -= len(block) + len(commit) + 3 * ITEM_OVERHEAD
+        if budget < 0:
+            break
+        kept.append((block, commit))
+    return Blocks(tuple(kept))
 
 
 # -- encoding -----------------------------------------------------------------

@@ -23,12 +23,13 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
 from node import crypto
+from node.codec import check_name
 from node.errors import DecodeError, OrdinetError
 from node.p2p import handshake as hs
 from node.p2p.config import P2PConfig
@@ -43,6 +44,7 @@ from node.p2p.connection import (
     WebSocket,
 )
 from node.p2p.errors import P2PError, PeerNotConnected, RequestRefused, RequestTimeout
+from node.p2p.gossip import Gossip, encode_sendable
 from node.p2p.handler import Handler, PeerInfo
 from node.p2p.messages import (
     CHALLENGE_SIZE,
@@ -63,20 +65,18 @@ from node.p2p.messages import (
     Response,
     Status,
     Txs,
+    answers,
     decode_frame,
     encode_frame,
+    fit_blocks,
 )
 from node.p2p.metrics import P2PMetrics
 from node.p2p.peerbook import PeerBook, format_address
 from node.p2p.ratelimit import PeerThrottle
-from node.p2p.seen import SeenCache
+from node.types import HASH_SIZE
 
 log = logging.getLogger("node.p2p")
 
-# msgpack overhead of one list item (bin header) and of an envelope, bounded.
-_ITEM_OVERHEAD = 5
-_ENVELOPE_OVERHEAD = 64
-_SENDABLE = (Txs, NewBlock, Consensus, Status)
 _UNSPECIFIED_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
@@ -100,9 +100,6 @@ class _Refusal(Exception):
         self.detail = detail
 
 
-Outcome = Literal["connected", "refused", "failed"]
-
-
 class Transport:
     """Moves typed messages between authenticated peers (docs/P2P.md)."""
 
@@ -117,6 +114,9 @@ class Transport:
         head: Callable[[], tuple[int, bytes]],
         rng: random.Random | None = None,
     ) -> None:
+        check_name(chain_id, "chain_id")
+        if not isinstance(genesis_hash, bytes) or len(genesis_hash) != HASH_SIZE:
+            raise ValueError("genesis_hash must be 32 bytes")
         self.config = config
         self._seed, self._node_id = crypto.keypair_from_seed(node_seed)
         self.chain_id = chain_id
@@ -133,11 +133,8 @@ class Transport:
             max_failures=config.max_dial_failures,
             rng=self._rng,
         )
-        # ``_known``: gossip items received or sent (not handed to the handler
-        # twice); ``_relayed``: items sent (not broadcast twice).
-        self._known = SeenCache(config.seen_cache_size)
-        self._relayed = SeenCache(config.seen_cache_size)
         self._conns: dict[bytes, Connection] = {}
+        self._gossip = Gossip(config=config, metrics=self.metrics, connections=self._conns)
         self._handshaking: set[Connection] = set()
         self._announced: set[bytes] = set()
         self._dialing: set[Address] = set()
@@ -146,9 +143,6 @@ class Transport:
         self._delay_s = 0.0
         self._next_request_id = 1
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._pending_txs: list[tuple[bytes, bytes | None]] = []
-        self._pending_txs_bytes = 0
-        self._flush_handle: asyncio.TimerHandle | None = None
         self._wake_dialer: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -242,9 +236,7 @@ class Transport:
         if not self._started or self._stopping:
             return
         self._stopping = True
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self._gossip.close()
         conns = [*self._conns.values(), *self._handshaking]
         for conn in conns:
             conn.begin_close(CLOSE_GOING_AWAY, hs.SHUTTING_DOWN)
@@ -283,8 +275,12 @@ class Transport:
     # -- sending ----------------------------------------------------------------
 
     def send(self, peer_id: bytes, msg: Message) -> bool:
-        """Queue ``msg`` for one peer; False when not connected or its outbox is full."""
-        frame = self._encode_sendable(msg)
+        """Queue ``msg`` for one peer; False when not connected or its outbox is full.
+
+        Only Txs, NewBlock, Consensus and Status may be sent this way (requests
+        go through ``request``); a message over ``max_msg_bytes`` is a ValueError.
+        """
+        frame = encode_sendable(msg, self.config.max_msg_bytes)
         conn = self._conns.get(peer_id)
         if conn is None:
             return False
@@ -306,23 +302,11 @@ class Transport:
         filtered tx by tx (the key of a tx is its id, SHA-256 of its
         encoding). ``dedup=False`` sends regardless.
         """
-        excluded = _as_set(exclude)
-        if isinstance(msg, Txs):
-            txs = msg.txs
-            if dedup:
-                txs = tuple(self._mark_sent(txs))
-            if not txs:
-                return 0
-            return self._send_to_all(self._encode_sendable(Txs(txs)), Txs.KIND, excluded)
-        frame = self._encode_sendable(msg)
-        if dedup and isinstance(msg, NewBlock | Consensus):
-            payload = msg.block if isinstance(msg, NewBlock) else msg.data
-            payload_key = crypto.sha256(payload)
-            self._known.add(payload_key)
-            if not self._relayed.add(key if key is not None else payload_key):
-                self.metrics.dropped["already_relayed"] += 1
-                return 0
-        return self._send_to_all(frame, msg.KIND, excluded)
+        if exclude is None:
+            excluded: Collection[bytes] = ()
+        else:
+            excluded = (exclude,) if isinstance(exclude, bytes) else exclude
+        return self._gossip.broadcast(msg, exclude=excluded, key=key, dedup=dedup)
 
     def queue_txs(self, encodings: Sequence[bytes], *, origin: bytes | None = None) -> int:
         """Queue txs for gossip in batches; returns how many were new.
@@ -333,69 +317,7 @@ class Transport:
         or broadcast are skipped; with no peer connected nothing is queued
         (and nothing is marked as sent).
         """
-        if not self._conns or not encodings or self._stopping:
-            return 0
-        budget = min(self.config.tx_batch_max_bytes, self.config.max_msg_bytes - 1024)
-        added = 0
-        for tx in self._mark_sent(encodings):
-            size = len(tx) + _ITEM_OVERHEAD
-            if self._pending_txs and self._pending_txs_bytes + size > budget:
-                self._flush_txs()
-            self._pending_txs.append((tx, origin))
-            self._pending_txs_bytes += size
-            added += 1
-            if len(self._pending_txs) >= self.config.tx_batch_max_txs:
-                self._flush_txs()
-        if self._pending_txs and self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(
-                self.config.tx_batch_interval_ms / 1000, self._flush_txs
-            )
-        return added
-
-    def _flush_txs(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        batch, self._pending_txs, self._pending_txs_bytes = self._pending_txs, [], 0
-        if not batch:
-            return
-        origins = {origin for _, origin in batch if origin is not None}
-        full_frame: bytes | None = None
-        for peer_id, conn in list(self._conns.items()):
-            if peer_id in origins:
-                txs = tuple(tx for tx, origin in batch if origin != peer_id)
-                if txs:
-                    conn.enqueue(encode_frame(Txs(txs)), Txs.KIND)
-                continue
-            if full_frame is None:
-                full_frame = encode_frame(Txs(tuple(tx for tx, _ in batch)))
-            conn.enqueue(full_frame, Txs.KIND)
-
-    def _mark_sent(self, txs: Sequence[bytes]) -> list[bytes]:
-        """The txs not broadcast before; all of them become known and sent."""
-        ids = crypto.sha256_many(list(txs))
-        fresh = []
-        for tx, tx_id in zip(txs, ids, strict=True):
-            self._known.add(tx_id)
-            if self._relayed.add(tx_id):
-                fresh.append(tx)
-        return fresh
-
-    def _encode_sendable(self, msg: Message) -> bytes:
-        if not isinstance(msg, _SENDABLE):
-            raise ValueError(f"{msg.KIND} cannot be sent or broadcast (requests use request())")
-        frame = encode_frame(msg)
-        if len(frame) > self.config.max_msg_bytes:
-            raise ValueError(f"{msg.KIND} of {len(frame)} bytes exceeds max_msg_bytes")
-        return frame
-
-    def _send_to_all(self, frame: bytes, kind: str, excluded: Collection[bytes]) -> int:
-        sent = 0
-        for peer_id, conn in list(self._conns.items()):
-            if peer_id not in excluded and conn.enqueue(frame, kind):
-                sent += 1
-        return sent
+        return self._gossip.queue_txs(encodings, origin)
 
     # -- requests ---------------------------------------------------------------
 
@@ -442,16 +364,9 @@ class Transport:
             # Late (we gave up waiting) or never asked: harmless, but not free.
             self.metrics.dropped["unknown_response"] += 1
             return
-        request = pending.request
-        if not isinstance(reply, ErrorReply):
-            if isinstance(request, GetBlocks) and not (
-                isinstance(reply, Blocks) and len(reply.blocks) <= request.end - request.start + 1
-            ):
-                self._penalise_conn(conn, "bad_response")
-                return
-            if isinstance(request, GetPeers) and not isinstance(reply, Peers):
-                self._penalise_conn(conn, "bad_response")
-                return
+        if not answers(pending.request, reply):
+            self._penalise_conn(conn, "bad_response")
+            return
         if not pending.future.done():
             pending.future.set_result(reply)
 
@@ -471,21 +386,10 @@ class Transport:
                 log.error("p2p.handler_error kind=%s answered with %s", msg.KIND, reply.KIND)
                 reply = ErrorReply("internal_error")
             if isinstance(reply, Blocks):
-                reply = self._fit_blocks(reply, msg)
+                reply = fit_blocks(reply, msg, self.config.max_msg_bytes)
             conn.enqueue(encode_frame(reply, request_id), reply.KIND)
         finally:
             conn.serving -= 1
-
-    def _fit_blocks(self, reply: Blocks, request: GetBlocks) -> Blocks:
-        """Keep the longest prefix within the asked range and the message size."""
-        budget = self.config.max_msg_bytes - _ENVELOPE_OVERHEAD
-        kept = []
-        for block, commit in reply.blocks[: request.end - request.start + 1]:
-            budget -= len(block) + len(commit) + 3 * _ITEM_OVERHEAD
-            if budget < 0:
-                break
-            kept.append((block, commit))
-        return Blocks(tuple(kept))
 
     def _answer_get_peers(self, conn: Connection, request_id: int) -> None:
         entries = [
@@ -897,16 +801,10 @@ class Transport:
                 self._penalise_conn(conn, "flooding")
             return
         match msg:
-            case Txs():
-                fresh = self._fresh_txs(msg.txs)
-                if fresh:
-                    conn.deliver(fresh if len(fresh.txs) < len(msg.txs) else msg)
-            case NewBlock() | Consensus():
-                payload = msg.block if isinstance(msg, NewBlock) else msg.data
-                if self._known.add(crypto.sha256(payload)):
-                    conn.deliver(msg)
-                else:
-                    self.metrics.dropped["duplicate"] += 1
+            case Txs() | NewBlock() | Consensus():
+                fresh = self._gossip.fresh(msg)
+                if fresh is not None:
+                    conn.deliver(fresh)
             case Status():
                 conn.height, conn.head_hash = msg.height, msg.head_hash
                 conn.deliver(msg)
@@ -926,14 +824,6 @@ class Transport:
                 self._on_response(conn, frame.request_id, msg)
             case Hello() | Auth():
                 self._penalise_conn(conn, "handshake_after_handshake")
-
-    def _fresh_txs(self, txs: tuple[bytes, ...]) -> Txs | None:
-        ids = crypto.sha256_many(list(txs))
-        fresh = tuple(tx for tx, tx_id in zip(txs, ids, strict=True) if self._known.add(tx_id))
-        duplicates = len(txs) - len(fresh)
-        if duplicates:
-            self.metrics.dropped["duplicate"] += duplicates
-        return Txs(fresh) if fresh else None
 
     async def _dispatch_loop(self, conn: Connection) -> None:
         """Hand this peer's messages to the handler, one at a time, in order."""
@@ -1034,14 +924,6 @@ TRANSPORT_KEY = web.AppKey("p2p_transport", Transport)
 
 async def _accept(request: web.Request) -> web.WebSocketResponse:
     return await request.app[TRANSPORT_KEY].accept(request)
-
-
-def _as_set(exclude: bytes | Collection[bytes] | None) -> Collection[bytes]:
-    if exclude is None:
-        return ()
-    if isinstance(exclude, bytes):
-        return (exclude,)
-    return exclude
 
 
 def _bind(host: str, port: int) -> socket.socket:

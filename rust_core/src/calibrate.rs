@@ -1,0 +1,99 @@
+//! Measurements behind the parallel thresholds (`PARALLEL_FROM`, `MAX_CHUNK`).
+//!
+//! Not a test of behaviour: run by hand on the target machine with
+//! `cargo test --release -p rust_core -- --ignored calibrate --nocapture`
+//! and read the table. Each row times the serial and the parallel path of
+//! one operation on the same input (best of several runs).
+
+use std::time::{Duration, Instant};
+
+use crate::hash::sha256_many_with;
+use crate::merkle::merkle_root_with;
+use crate::sig::{public_key, sign, verify_batch_with, PublicKey, SignatureBytes};
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(f());
+            started.elapsed()
+        })
+        .min()
+        .expect("at least one run")
+}
+
+fn report(what: &str, n: usize, serial: Duration, parallel: Duration) {
+    println!(
+        "{what:<28} n={n:>7}  serial {:>10.1} us  parallel {:>10.1} us  speed-up {:.2}",
+        serial.as_secs_f64() * 1e6,
+        parallel.as_secs_f64() * 1e6,
+        serial.as_secs_f64() / parallel.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "measurement, run by hand"]
+fn calibrate_sha256_many() {
+    for n in [64, 256, 512, 1024, 2048, 8192, 65536] {
+        let items: Vec<[u8; 64]> = (0..n).map(|i| [i as u8; 64]).collect();
+        let serial = best_of(50, || sha256_many_with(items.as_slice(), usize::MAX));
+        let parallel = best_of(50, || sha256_many_with(items.as_slice(), 0));
+        report("sha256_many (64 B items)", n, serial, parallel);
+    }
+}
+
+#[test]
+#[ignore = "measurement, run by hand"]
+fn calibrate_merkle_root() {
+    for n in [256, 1024, 2048, 4096, 16384, 1 << 20] {
+        let leaves: Vec<[u8; 32]> = (0..n).map(|i| [i as u8; 32]).collect();
+        let runs = if n > 100_000 { 5 } else { 50 };
+        let serial = best_of(runs, || merkle_root_with(leaves.as_slice(), usize::MAX));
+        let parallel = best_of(runs, || merkle_root_with(leaves.as_slice(), n / 8));
+        report("merkle_root (32 B leaves)", n, serial, parallel);
+    }
+}
+
+#[test]
+#[ignore = "measurement, run by hand"]
+fn calibrate_verify_batch() {
+    let n = 10_000usize;
+    let mut keys: Vec<PublicKey> = Vec::new();
+    let mut msgs: Vec<Vec<u8>> = Vec::new();
+    let mut sigs: Vec<SignatureBytes> = Vec::new();
+    for i in 0..n {
+        let seed = crate::hash::sha256(&i.to_le_bytes());
+        let msg = format!("transaction {i} with some payload bytes").into_bytes();
+        keys.push(public_key(&seed));
+        sigs.push(sign(&seed, &msg));
+        msgs.push(msg);
+    }
+    for size in [8, 16, 32, 64, 128, 512, 10_000] {
+        let (k, m, s) = (&keys[..size], &msgs[..size], &sigs[..size]);
+        let runs = if size > 1000 { 5 } else { 30 };
+        let serial = best_of(runs, || verify_batch_with(k, m, s, usize::MAX, usize::MAX));
+        let parallel = best_of(runs, || verify_batch_with(k, m, s, 0, usize::MAX));
+        report("verify_batch (chunk/worker)", size, serial, parallel);
+    }
+    for chunk in [64, 128, 256, 512, 1024, 5000] {
+        let elapsed = best_of(5, || {
+            verify_batch_with(&keys, msgs.as_slice(), &sigs, 0, chunk)
+        });
+        println!(
+            "verify_batch n={n} chunk={chunk:>5}: {:>8.1} ms, {:>9.0} signatures/s",
+            elapsed.as_secs_f64() * 1e3,
+            n as f64 / elapsed.as_secs_f64()
+        );
+    }
+    let mut bad = sigs.clone();
+    bad[n / 2][0] ^= 1;
+    for chunk in [128, 256, 512, 1024] {
+        let elapsed = best_of(3, || {
+            verify_batch_with(&keys, msgs.as_slice(), &bad, 0, chunk)
+        });
+        println!(
+            "verify_batch n={n} chunk={chunk:>5} one bad: {:>8.1} ms",
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
+}

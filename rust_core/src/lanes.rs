@@ -1,0 +1,305 @@
+//! SHA-256 of several equally long messages at once.
+//!
+//! One SHA-256 compression is a chain of dependent steps, so a core that can
+//! start a new SHA-NI instruction every cycle or two sits waiting for the
+//! previous one most of the time. Hashing [`LANES`] independent messages with
+//! their instructions interleaved fills those gaps: on the 2-core x86 test
+//! machine four lanes cost ~2.4x less per block than one message at a time
+//! (measured before this module was written, in a scratch benchmark).
+//!
+//! Merkle trees and batches of fixed-size records are exactly this workload:
+//! many messages of one length. [`digest_all`] groups them in fours and falls
+//! back to one-at-a-time for leftovers, unequal lengths, and CPUs without
+//! SHA-NI.
+
+use sha2::{Digest, Sha256};
+
+use crate::hash::Hash;
+
+/// Messages hashed together.
+pub const LANES: usize = 4;
+
+/// A message given as the concatenation of up to three slices, so that
+/// `0x01 || left || right` needs no copy before hashing.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    parts: [&'a [u8]; 3],
+    len: usize,
+}
+
+impl<'a> Message<'a> {
+    pub fn new(parts: [&'a [u8]; 3]) -> Self {
+        let len = parts.iter().map(|part| part.len()).sum();
+        Self { parts, len }
+    }
+
+    /// Number of 64-byte blocks after padding (0x80, zeros, 64-bit length).
+    fn block_count(&self) -> usize {
+        (self.len + 8) / 64 + 1
+    }
+
+    /// Block `index` of the padded message.
+    fn block(&self, index: usize, out: &mut [u8; 64]) {
+        let start = index * 64;
+        let end = start + 64;
+        out.fill(0);
+        let mut offset = 0;
+        for part in self.parts {
+            let (from, to) = (offset.max(start), (offset + part.len()).min(end));
+            if from < to {
+                out[from - start..to - start].copy_from_slice(&part[from - offset..to - offset]);
+            }
+            offset += part.len();
+        }
+        if (start..end).contains(&self.len) {
+            out[self.len - start] = 0x80;
+        }
+        if index + 1 == self.block_count() {
+            out[56..].copy_from_slice(&(self.len as u64 * 8).to_be_bytes());
+        }
+    }
+
+    fn digest(&self) -> Hash {
+        let mut hasher = Sha256::new();
+        for part in self.parts {
+            hasher.update(part);
+        }
+        hasher.finalize().into()
+    }
+}
+
+/// `out[i] = SHA-256(message(i))` for every `i < out.len()`.
+pub fn digest_all<'a>(message: impl Fn(usize) -> Message<'a>, out: &mut [Hash]) {
+    let interleave = x86::available();
+    let mut groups = out.chunks_exact_mut(LANES);
+    let mut first = 0;
+    for group in &mut groups {
+        let messages: [Message<'a>; LANES] = std::array::from_fn(|lane| message(first + lane));
+        let same_length = messages.iter().all(|m| m.len == messages[0].len);
+        if interleave && same_length {
+            // SAFETY: `available()` checked that the CPU has the instructions.
+            unsafe { x86::digest_lanes(&messages, group) };
+        } else {
+            for (slot, m) in group.iter_mut().zip(&messages) {
+                *slot = m.digest();
+            }
+        }
+        first += LANES;
+    }
+    for (offset, slot) in groups.into_remainder().iter_mut().enumerate() {
+        *slot = message(first + offset).digest();
+    }
+}
+
+/// SHA-NI, four lanes interleaved (x86-64 only).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    use super::{Message, LANES};
+    use crate::hash::Hash;
+
+    /// Whether this CPU has SHA-NI and the SSE versions the code uses.
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("sha")
+            && std::is_x86_feature_detected!("sse4.1")
+            && std::is_x86_feature_detected!("ssse3")
+    }
+
+    /// FIPS 180-4 initial hash value.
+    const H0: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+
+    /// FIPS 180-4 round constants.
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+
+    /// The eight state words as SHA-NI wants them: (A, B, E, F) and (C, D, G, H).
+    #[derive(Clone, Copy)]
+    struct State {
+        abef: __m128i,
+        cdgh: __m128i,
+    }
+
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    fn load(words: &[u32; 8]) -> State {
+        // SAFETY: both loads read 16 bytes inside `words` (unaligned loads).
+        let (abcd, efgh) = unsafe {
+            (
+                _mm_loadu_si128(words.as_ptr().cast()),
+                _mm_loadu_si128(words.as_ptr().add(4).cast()),
+            )
+        };
+        let cdab = _mm_shuffle_epi32(abcd, 0xB1);
+        let hgfe = _mm_shuffle_epi32(efgh, 0x1B);
+        State {
+            abef: _mm_alignr_epi8(cdab, hgfe, 8),
+            cdgh: _mm_blend_epi16(hgfe, cdab, 0xF0),
+        }
+    }
+
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    fn digest_bytes(state: State) -> Hash {
+        let feba = _mm_shuffle_epi32(state.abef, 0x1B);
+        let dchg = _mm_shuffle_epi32(state.cdgh, 0xB1);
+        let dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+        let hgfe = _mm_alignr_epi8(dchg, feba, 8);
+        // Big-endian bytes of each word: reverse the bytes within 32-bit lanes.
+        let swap = _mm_set_epi64x(0x0c0d0e0f08090a0b, 0x0405060700010203);
+        let mut out = [0u8; 32];
+        // SAFETY: both stores write 16 bytes inside `out` (unaligned stores).
+        unsafe {
+            _mm_storeu_si128(out.as_mut_ptr().cast(), _mm_shuffle_epi8(dcba, swap));
+            _mm_storeu_si128(
+                out.as_mut_ptr().add(16).cast(),
+                _mm_shuffle_epi8(hgfe, swap),
+            );
+        }
+        out
+    }
+
+    /// One compression of one block into each lane's state, interleaved.
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    fn compress(states: &mut [State; LANES], blocks: &[[u8; 64]; LANES]) {
+        let swap = _mm_set_epi64x(0x0c0d0e0f08090a0b, 0x0405060700010203);
+        let before = *states;
+        // The message schedule, four words per vector, a ring of four vectors.
+        let mut w = [[_mm_setzero_si128(); 4]; LANES];
+        for quad in 0..16 {
+            for (lane, ring) in w.iter_mut().enumerate() {
+                ring[quad % 4] = if quad < 4 {
+                    // SAFETY: reads 16 bytes inside the 64-byte block.
+                    let words =
+                        unsafe { _mm_loadu_si128(blocks[lane].as_ptr().add(16 * quad).cast()) };
+                    _mm_shuffle_epi8(words, swap)
+                } else {
+                    // W[t] from W[t-16], W[t-15], W[t-7] and W[t-2], four at a time.
+                    let (w16, w12) = (ring[quad % 4], ring[(quad + 1) % 4]);
+                    let (w8, w4) = (ring[(quad + 2) % 4], ring[(quad + 3) % 4]);
+                    let partial =
+                        _mm_add_epi32(_mm_sha256msg1_epu32(w16, w12), _mm_alignr_epi8(w4, w8, 4));
+                    _mm_sha256msg2_epu32(partial, w4)
+                };
+            }
+            // SAFETY: reads K[4 * quad..4 * quad + 4], inside the 64-word table.
+            let k = unsafe { _mm_loadu_si128(K.as_ptr().add(4 * quad).cast()) };
+            for (state, ring) in states.iter_mut().zip(&w) {
+                let wk = _mm_add_epi32(ring[quad % 4], k);
+                state.cdgh = _mm_sha256rnds2_epu32(state.cdgh, state.abef, wk);
+                state.abef =
+                    _mm_sha256rnds2_epu32(state.abef, state.cdgh, _mm_shuffle_epi32(wk, 0x0E));
+            }
+        }
+        for (state, start) in states.iter_mut().zip(&before) {
+            state.abef = _mm_add_epi32(state.abef, start.abef);
+            state.cdgh = _mm_add_epi32(state.cdgh, start.cdgh);
+        }
+    }
+
+    /// SHA-256 of four messages of one length.
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    pub fn digest_lanes(messages: &[Message<'_>; LANES], out: &mut [Hash]) {
+        let initial = load(&H0);
+        let mut states = [initial; LANES];
+        let mut blocks = [[0u8; 64]; LANES];
+        for index in 0..messages[0].block_count() {
+            for (block, message) in blocks.iter_mut().zip(messages) {
+                message.block(index, block);
+            }
+            compress(&mut states, &blocks);
+        }
+        for (slot, state) in out.iter_mut().zip(states) {
+            *slot = digest_bytes(state);
+        }
+    }
+}
+
+/// Without SHA-NI every message is hashed on its own.
+#[cfg(not(target_arch = "x86_64"))]
+mod x86 {
+    pub fn available() -> bool {
+        false
+    }
+
+    pub unsafe fn digest_lanes(
+        _: &[super::Message<'_>; super::LANES],
+        _: &mut [crate::hash::Hash],
+    ) {
+        unreachable!("guarded by available()")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::sha256;
+
+    fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn padded_blocks_spell_the_padded_message() {
+        for len in [0, 1, 54, 55, 56, 63, 64, 65, 119, 120, 200] {
+            let data = pseudo_random_bytes(len, len as u64);
+            let (a, b) = data.split_at(len / 3);
+            let message = Message::new([&[], a, b]);
+            let mut expected = data.clone();
+            expected.push(0x80);
+            while expected.len() % 64 != 56 {
+                expected.push(0);
+            }
+            expected.extend_from_slice(&(len as u64 * 8).to_be_bytes());
+            let mut spelled = Vec::new();
+            for index in 0..message.block_count() {
+                let mut block = [0u8; 64];
+                message.block(index, &mut block);
+                spelled.extend_from_slice(&block);
+            }
+            assert_eq!(spelled, expected, "len = {len}");
+        }
+    }
+
+    #[test]
+    fn digest_all_equals_sha256_of_each_message() {
+        // Every length class around the padding boundaries, in groups of
+        // four equal lengths, mixed lengths, and a remainder.
+        for len in [0usize, 1, 31, 32, 33, 54, 55, 56, 64, 65, 100, 128, 1000] {
+            for count in [0usize, 1, 3, 4, 5, 8, 13] {
+                let data: Vec<Vec<u8>> = (0..count)
+                    .map(|i| pseudo_random_bytes(len + i % 2 * (len % 3), i as u64))
+                    .collect();
+                let mut out = vec![[0u8; 32]; count];
+                digest_all(|i| Message::new([b"\x01", &data[i], b"tail"]), &mut out);
+                for (i, digest) in out.iter().enumerate() {
+                    let whole = [b"\x01".as_slice(), &data[i], b"tail"].concat();
+                    assert_eq!(
+                        *digest,
+                        sha256(&whole),
+                        "len = {len}, count = {count}, i = {i}"
+                    );
+                }
+            }
+        }
+    }
+}

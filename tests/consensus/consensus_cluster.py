@@ -94,15 +94,16 @@ class Cluster:
         self.timers[i] = {}
         self.handle(i, self.engines[i].start(now), now)
 
-    def tx(self, nonce: int) -> Any:
+    def tx(self, nonce: int, amount: int = 1) -> Any:
         return self.wallet.transfer(
-            to=self.payee.address, amount=1, fee=1, nonce=nonce, chain_id=CHAIN_ID
+            to=self.payee.address, amount=amount, fee=1, nonce=nonce, chain_id=CHAIN_ID
         )
 
     def build(self, i: int, request: RequestProposal) -> Any:
         ledger = self.ledgers[i]
         block, _ = ledger.build_block(
-            [self.tx(ledger.account(self.wallet.address).nonce)],
+            # each node pays a different amount, so competing blocks differ
+            [self.tx(ledger.account(self.wallet.address).nonce, amount=1 + i)],
             proposer=self.keys[i],
             timestamp_ms=request.timestamp_ms,
             last_commit=request.last_commit,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import struct
+from typing import Any
 
 from node.errors import DecodeError
 
@@ -91,7 +92,7 @@ class Reader:
         self._pos = end
         return out
 
-    def unpack(self, fmt: struct.Struct) -> tuple[int, ...]:
+    def unpack(self, fmt: struct.Struct) -> tuple[Any, ...]:
         end = self._pos + fmt.size
         if end > len(self._buf):
             raise self.fail(

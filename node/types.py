@@ -17,6 +17,7 @@ and cached.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -94,6 +95,8 @@ class Transaction:
     fee: int
     data: bytes
     signature: bytes
+    _encoded: bytes | None
+    _id: bytes | None
 
     def __init__(
         self,
@@ -144,7 +147,8 @@ class Transaction:
     def encode(self) -> bytes:
         if self._encoded is None:
             object.__setattr__(self, "_encoded", self.body() + self.signature)
-        return self._encoded  # type: ignore[return-value]
+        assert self._encoded is not None
+        return self._encoded
 
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> Transaction:
@@ -185,7 +189,8 @@ class Transaction:
         """SHA-256 of the full encoding (signature included)."""
         if self._id is None:
             object.__setattr__(self, "_id", crypto.sha256(self.encode()))
-        return self._id  # type: ignore[return-value]
+        assert self._id is not None
+        return self._id
 
     @property
     def size(self) -> int:
@@ -208,7 +213,7 @@ class Transaction:
         return crypto.verify(self.sender, self.signing_message(), self.signature)
 
     def replace(self, **changes: Any) -> Transaction:
-        fields = {
+        fields: dict[str, Any] = {
             "chain_id": self.chain_id,
             "sender": self.sender,
             "nonce": self.nonce,
@@ -440,7 +445,7 @@ class Commit:
                 for v, s in signatures
             )
         )
-        if any(a[0] == b[0] for a, b in zip(sigs, sigs[1:], strict=False)):
+        if any(a[0] == b[0] for a, b in itertools.pairwise(sigs)):
             raise ValueError("a commit holds at most one signature per validator")
         if len(sigs) > MAX_COMMIT_SIGNATURES:
             raise ValueError(f"a commit holds at most {MAX_COMMIT_SIGNATURES} signatures")
@@ -521,7 +526,7 @@ class Commit:
         if n > MAX_COMMIT_SIGNATURES:
             raise r.fail(f"{n} signatures exceed {MAX_COMMIT_SIGNATURES}", "oversize")
         sigs = [(r.take(ADDRESS_SIZE), r.take(SIGNATURE_SIZE)) for _ in range(n)]
-        if any(a[0] >= b[0] for a, b in zip(sigs, sigs[1:], strict=False)):
+        if any(a[0] >= b[0] for a, b in itertools.pairwise(sigs)):
             raise r.fail("commit signatures not sorted by validator or duplicated", "non_canonical")
         return cls(height=height, round=round_, block_hash=block_hash, signatures=sigs)
 
@@ -709,6 +714,7 @@ class BlockHeader:
     model_hash: bytes
     pow_target: bytes
     pow_nonce: int
+    _hash: bytes | None
 
     def __init__(
         self,
@@ -737,9 +743,7 @@ class BlockHeader:
         set_(self, "proposer", check_bytes(proposer, ADDRESS_SIZE, "proposer"))
         set_(self, "tx_root", check_bytes(tx_root, HASH_SIZE, "tx_root"))
         set_(self, "state_root", check_bytes(state_root, HASH_SIZE, "state_root"))
-        set_(
-            self, "last_commit_hash", check_bytes(last_commit_hash, HASH_SIZE, "last_commit_hash")
-        )
+        set_(self, "last_commit_hash", check_bytes(last_commit_hash, HASH_SIZE, "last_commit_hash"))
         if check_uint(tx_count, 32, "tx_count") > MAX_BLOCK_TXS:
             # decode refuses such a header, so it must not be constructible either
             raise ValueError(f"tx_count must be at most {MAX_BLOCK_TXS}, got {tx_count}")
@@ -823,7 +827,8 @@ class BlockHeader:
     def hash(self) -> bytes:
         if self._hash is None:
             object.__setattr__(self, "_hash", crypto.sha256(self.encode()))
-        return self._hash  # type: ignore[return-value]
+        assert self._hash is not None
+        return self._hash
 
     def replace(self, **changes: Any) -> BlockHeader:
         fields = {name: getattr(self, name) for name in _HEADER_FIELDS}

@@ -73,7 +73,11 @@ class Wallet:
     def save(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = {"version": WALLET_FILE_VERSION, "seed": self._seed.hex(), "address": self.address_hex}
+        body = {
+            "version": WALLET_FILE_VERSION,
+            "seed": self._seed.hex(),
+            "address": self.address_hex,
+        }
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

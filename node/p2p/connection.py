@@ -154,9 +154,13 @@ class Connection:
 
     # -- inbound ----------------------------------------------------------------
 
+    @property
+    def inbox_full(self) -> bool:
+        return len(self._inbox) >= self._max_inbox
+
     def deliver(self, msg: Message) -> bool:
         """Queue a message for the handler; False (and counted) when the inbox is full."""
-        if len(self._inbox) >= self._max_inbox:
+        if self.inbox_full:
             self._metrics.dropped["inbox_full"] += 1
             return False
         self._inbox.append(msg)

@@ -672,7 +672,8 @@ class Transport:
         reason = refusal.reason
         node_id = conn.hello.node_id if conn.hello is not None else None
         self.metrics.refused[("by_peer:" if refusal.by_peer else "") + reason] += 1
-        level = logging.INFO if reason in (hs.DUPLICATE, hs.SHUTTING_DOWN) else logging.WARNING
+        quiet = self._stopping or reason in (hs.DUPLICATE, hs.SHUTTING_DOWN)
+        level = logging.INFO if quiet else logging.WARNING
         _event(
             level,
             "refused_by_peer" if refusal.by_peer else "refused",
@@ -802,6 +803,9 @@ class Transport:
             return
         match msg:
             case Txs() | NewBlock() | Consensus():
+                if conn.inbox_full:  # before the seen cache: a later copy may still get in
+                    self.metrics.dropped["inbox_full"] += 1
+                    return
                 fresh = self._gossip.fresh(msg)
                 if fresh is not None:
                     conn.deliver(fresh)

@@ -96,7 +96,8 @@ class GossipHandler:
         self.disconnected: list[tuple[bytes, str]] = []
         self.chain: dict[int, tuple[bytes, bytes]] = {}
         self.invalid_blocks: set[bytes] = set()
-        self.serve_gate: asyncio.Event | None = None
+        self.serve_gate: asyncio.Event | None = None  # holds GetBlocks answers
+        self.gossip_gate: asyncio.Event | None = None  # holds the handler after recording
 
     def of_kind(self, kind: type[Message]) -> list[Message]:
         return [m for _, m in self.received if isinstance(m, kind)]
@@ -114,6 +115,8 @@ class GossipHandler:
                 tuple(self.chain[h] for h in range(msg.start, msg.end + 1) if h in self.chain)
             )
         self.received.append((peer_id, msg))
+        if self.gossip_gate is not None:
+            await self.gossip_gate.wait()
         if isinstance(msg, NewBlock) and msg.block in self.invalid_blocks:
             from node.errors import InvalidBlock
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from p2pkit import (
     HEAD,
+    GossipHandler,
     Net,
     RawPeer,
     Refused,
@@ -216,5 +217,27 @@ def test_a_node_listed_among_its_own_static_peers_does_not_connect_to_itself() -
         await wait_until(lambda: a.metrics.refused["self_connection"] >= 1, "self refused")
         assert a.peers == []
         assert a.metrics.penalties == {}
+
+    net_test(body)
+
+
+def test_a_slow_handler_sheds_load_without_forgetting_what_it_shed() -> None:
+    async def body(net: Net) -> None:
+        slow = GossipHandler(relay=False)
+        slow.gossip_gate = asyncio.Event()
+        a = await net.node(pex_interval_s=0, max_inbox=1, handler=slow)
+        b = await net.node(peers=(a,), pex_interval_s=0)
+        await wait_until(lambda: connected(a, b), "link")
+        blocks = [NewBlock(bytes([i]) * 10) for i in range(3)]
+        b.broadcast(blocks[0])
+        await wait_until(lambda: slow.of_kind(NewBlock) == blocks[:1], "handler stalled on one")
+        b.broadcast(blocks[1])
+        b.broadcast(blocks[2])
+        # the first is in the handler (stalled), the second waits, the third is shed
+        await wait_until(lambda: a.metrics.dropped["inbox_full"] == 1, "third block shed")
+        slow.gossip_gate.set()
+        await wait_until(lambda: len(slow.of_kind(NewBlock)) == 2, "two handled")
+        b.broadcast(blocks[2], dedup=False)  # sent again, it is not taken for a duplicate
+        await wait_until(lambda: slow.of_kind(NewBlock) == blocks, "third handled")
 
     net_test(body)

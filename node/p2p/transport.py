@@ -22,7 +22,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -142,7 +142,7 @@ class Transport:
         self._blocked: set[bytes] = set()
         self._delay_s = 0.0
         self._next_request_id = 1
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # ours, and inbound handlers
         self._wake_dialer: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -203,9 +203,8 @@ class Transport:
         """Bind the port, start listening and the dial, status and PEX loops."""
         if self._started:
             raise RuntimeError("transport already started")
-        self._started = True
+        sock = _bind(self.config.host, self.config.port)  # OSError if the port is taken
         self._wake_dialer = asyncio.Event()
-        sock = _bind(self.config.host, self.config.port)
         self._listen_port = sock.getsockname()[1]
         self._session = aiohttp.ClientSession()
         self._runner = web.AppRunner(
@@ -223,6 +222,7 @@ class Transport:
             await self._runner.cleanup()
             await self._session.close()
             raise
+        self._started = True
         _event(
             logging.INFO,
             "listening",
@@ -266,7 +266,7 @@ class Transport:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -387,7 +387,14 @@ class Transport:
                 reply = ErrorReply("internal_error")
             if isinstance(reply, Blocks):
                 reply = fit_blocks(reply, msg, self.config.max_msg_bytes)
-            conn.enqueue(encode_frame(reply, request_id), reply.KIND)
+            frame = encode_frame(reply, request_id)
+            try:  # never send what the peer must refuse (and ban us for)
+                decode_frame(frame)
+            except DecodeError as exc:
+                log.error("p2p.handler_error kind=%s bad answer: %s", msg.KIND, exc)
+                reply = ErrorReply("internal_error")
+                frame = encode_frame(reply, request_id)
+            conn.enqueue(frame, reply.KIND)
         finally:
             conn.serving -= 1
 

@@ -108,3 +108,17 @@ def test_request_rejects_what_is_not_a_request() -> None:
         assert MAX_BLOCKS_PER_REQUEST == 256
 
     net_test(body)
+
+
+def test_a_handler_answer_that_would_break_the_wire_rules_is_never_sent() -> None:
+    async def body(net: Net) -> None:
+        server = await net.node(pex_interval_s=0)
+        handler_of(server).chain = {1: (b"", b"")}  # an empty block encoding: not allowed
+        client = await net.node(peers=(server,), pex_interval_s=0)
+        await wait_until(lambda: connected(client, server), "link")
+        with pytest.raises(RequestRefused) as refused:
+            await client.request(server.node_id, GetBlocks(start=1, end=1), timeout=5)
+        assert refused.value.reason == "internal_error"
+        assert client.metrics.penalties == {} and connected(client, server)
+
+    net_test(body)

@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::hash::sha256_many_with;
+use crate::hash::{sha256, sha256_many_with};
+use crate::lanes::{digest_all, Message};
 use crate::merkle::merkle_root_with;
 use crate::sig::{public_key, sign, verify_batch_with, PublicKey, SignatureBytes};
 
@@ -23,11 +24,37 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
 }
 
 fn report(what: &str, n: usize, serial: Duration, parallel: Duration) {
+    compare(what, n, ("serial", serial), ("parallel", parallel));
+}
+
+fn compare(what: &str, n: usize, (name_a, a): (&str, Duration), (name_b, b): (&str, Duration)) {
     println!(
-        "{what:<28} n={n:>7}  serial {:>10.1} us  parallel {:>10.1} us  speed-up {:.2}",
-        serial.as_secs_f64() * 1e6,
-        parallel.as_secs_f64() * 1e6,
-        serial.as_secs_f64() / parallel.as_secs_f64()
+        "{what:<28} n={n:>7}  {name_a} {:>10.1} us  {name_b} {:>10.1} us  speed-up {:.2}",
+        a.as_secs_f64() * 1e6,
+        b.as_secs_f64() * 1e6,
+        a.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "measurement, run by hand"]
+fn calibrate_lanes() {
+    // One core: four interleaved SHA-NI lanes against one message at a time.
+    let messages: Vec<[u8; 64]> = (0..4096).map(|i| [i as u8; 64]).collect();
+    let mut out = vec![[0u8; 32]; messages.len()];
+    let one_at_a_time = best_of(50, || {
+        for (slot, message) in out.iter_mut().zip(&messages) {
+            *slot = sha256(message);
+        }
+    });
+    let lanes = best_of(50, || {
+        digest_all(|i| Message::new([&messages[i], &[], &[]]), &mut out);
+    });
+    compare(
+        "SHA-256 of 64 B messages",
+        messages.len(),
+        ("1 lane", one_at_a_time),
+        ("4 lanes", lanes),
     );
 }
 
@@ -45,11 +72,13 @@ fn calibrate_sha256_many() {
 #[test]
 #[ignore = "measurement, run by hand"]
 fn calibrate_merkle_root() {
-    for n in [256, 1024, 2048, 4096, 16384, 1 << 20] {
+    // Subtrees of up to 1024 leaves are never split, so smaller trees have
+    // no parallel path to compare.
+    for n in [1025, 2048, 4096, 16384, 1 << 20] {
         let leaves: Vec<[u8; 32]> = (0..n).map(|i| [i as u8; 32]).collect();
         let runs = if n > 100_000 { 5 } else { 50 };
         let serial = best_of(runs, || merkle_root_with(leaves.as_slice(), usize::MAX));
-        let parallel = best_of(runs, || merkle_root_with(leaves.as_slice(), n / 8));
+        let parallel = best_of(runs, || merkle_root_with(leaves.as_slice(), 0));
         report("merkle_root (32 B leaves)", n, serial, parallel);
     }
 }

@@ -66,7 +66,7 @@ fn with_bytes<R>(obj: &Bound<'_, PyAny>, what: Arg, read: impl FnOnce(&[u8]) -> 
             .name()
             .map_or_else(|_| "?".to_owned(), |name| name.to_string());
         PyTypeError::new_err(format!(
-            "{what} must be a bytes-like object, not {type_name}"
+            "{what} must be a bytes-like object (a buffer of unsigned bytes), not {type_name}"
         ))
     })?;
     Ok(read(&buffer.to_vec(obj.py())?))
@@ -84,9 +84,15 @@ fn fixed_bytes<const N: usize>(obj: &Bound<'_, PyAny>, what: &'static str) -> Py
     })??)
 }
 
+/// Room to reserve for the elements of `seq`: its `len()`, if it has one,
+/// trusted only up to a bound (a `__len__` may say anything).
+fn capacity_hint(seq: &Bound<'_, PyAny>) -> usize {
+    seq.len().unwrap_or(0).min(1 << 20)
+}
+
 /// Every element of an iterable of bytes-like objects, copied into one buffer.
 fn flat_items(seq: &Bound<'_, PyAny>, what: &'static str) -> PyResult<FlatItems> {
-    let mut items = FlatItems::with_capacity(seq.len().unwrap_or(0), 0);
+    let mut items = FlatItems::with_capacity(capacity_hint(seq), 0);
     for (index, item) in seq.try_iter()?.enumerate() {
         with_bytes(&item?, Arg::element(what, index), |bytes| items.push(bytes))?;
     }
@@ -98,7 +104,7 @@ fn fixed_items<const N: usize>(
     seq: &Bound<'_, PyAny>,
     what: &'static str,
 ) -> PyResult<Vec<[u8; N]>> {
-    let mut out = Vec::with_capacity(seq.len().unwrap_or(0));
+    let mut out = Vec::with_capacity(capacity_hint(seq));
     for (index, item) in seq.try_iter()?.enumerate() {
         let array = with_bytes(&item?, Arg::element(what, index), |bytes| {
             fixed_at::<N>(what, index, bytes)

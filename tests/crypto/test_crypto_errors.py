@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -97,3 +97,27 @@ def test_buffer_of_wider_items_is_type_error() -> None:
     # Only buffers of unsigned bytes are read, so no byte order is guessed.
     with pytest.raises(TypeError):
         crypto.sha256(array.array("I", [1, 2]))
+
+
+class LyingLength:
+    """Iterates over two items but claims to hold 2**62."""
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([b"a", b"b"])
+
+
+def test_a_sequence_whose_len_lies_is_read_by_iteration() -> None:
+    assert crypto.sha256_many(LyingLength()) == [crypto.sha256(b"a"), crypto.sha256(b"b")]
+    assert crypto.merkle_root(LyingLength()) == crypto.merkle_root([b"a", b"b"])
+
+
+def test_errors_raised_while_iterating_propagate() -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"a"
+        raise RuntimeError("source failed")
+
+    with pytest.raises(RuntimeError, match="source failed"):
+        crypto.sha256_many(broken())

@@ -43,6 +43,9 @@ class NodeMetrics:
     """Every metric of one node. The runtime updates the attributes directly
     (``metrics.blocks_committed.inc()``) or through the helpers."""
 
+    #: the Content-Type of ``render()``'s output
+    content_type = CONTENT_TYPE
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry

@@ -22,8 +22,12 @@ Contract for implementers:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from node.errors import DecodeError
+from node.types import Transaction
 
 if TYPE_CHECKING:
     from node.ledger import Ledger
@@ -109,3 +113,32 @@ class NodeService(Protocol):
     async def admin_set_delay(self, delay_ms: int) -> None:
         """Hold every outgoing P2P message for ``delay_ms`` (0 stops)."""
         ...
+
+
+def admit_encoded(
+    mempool: Mempool, raws: Sequence[bytes], now_s: float
+) -> tuple[list[SubmitResult], list[Transaction]]:
+    """Decode ``raws`` and admit the decodable ones in one mempool batch.
+
+    Returns one SubmitResult per raw (in order) and the transactions the
+    pool accepted (to gossip). The shared first half of ``submit_txs``.
+    """
+    results: list[SubmitResult | None] = [None] * len(raws)
+    txs: list[Transaction] = []
+    slots: list[int] = []
+    for i, raw in enumerate(raws):
+        try:
+            txs.append(Transaction.decode(raw))
+        except DecodeError as exc:
+            results[i] = SubmitResult(None, False, exc.message, exc.code)
+            continue
+        slots.append(i)
+    accepted: list[Transaction] = []
+    if txs:
+        answers = mempool.admit(txs, now_s)
+        for i, tx, answer in zip(slots, txs, answers, strict=True):
+            results[i] = SubmitResult(answer.tx_id, answer.accepted, answer.message, answer.code)
+            if answer.accepted:
+                accepted.append(tx)
+    assert all(r is not None for r in results)
+    return results, accepted  # type: ignore[return-value]

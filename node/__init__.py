@@ -8,9 +8,10 @@ The Python SDK::
     assert Transaction.decode(tx.encode()) == tx and tx.verify()
 """
 
+from node.client import Client
 from node.types import Block, BlockHeader, Transaction
 from node.wallet import Wallet
 
 __version__ = "0.1.0"
 
-__all__ = ["Block", "BlockHeader", "Transaction", "Wallet", "__version__"]
+__all__ = ["Block", "BlockHeader", "Client", "Transaction", "Wallet", "__version__"]

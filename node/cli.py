@@ -20,6 +20,7 @@ from node.errors import OrdinetError
 COMMAND_MODULES = (
     "node.sim.cli",
     "node.scheduling.cli",
+    "node.node_cli",
 )
 
 

@@ -1,0 +1,326 @@
+"""The consensus driver: feeds a live engine its events, one at a time, in
+order, and carries out the actions it returns, in order.
+
+This is the live twin of node/sim/simulator.py: the same engine, the same
+events and actions, but real timers (``loop.call_at`` on the monotonic
+clock), a real network (the host's transport) and a real nonce search (in
+a thread, in batches, so that it can be interrupted). Everything that
+reaches the engine goes through ONE queue drained by ONE task, so the
+engine never sees two events at once and the ledger changes only inside
+an engine step.
+
+The driver knows nothing of the mempool, the RPC or the P2P wire: what an
+action means for the node (send this, build a block, a block was
+committed) is the ``DriverHost``'s business (the Node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, Protocol
+
+from node import crypto
+from node.consensus.engine import Engine
+from node.consensus.events import (
+    Action,
+    Broadcast,
+    CancelTimer,
+    Committed,
+    Event,
+    MessageReceived,
+    Mine,
+    MinedNonce,
+    PeerId,
+    PeerMisbehaved,
+    ProposalReady,
+    Readmit,
+    ReportEvidence,
+    RequestProposal,
+    Reverted,
+    Send,
+    SetTimer,
+    StopMining,
+    TimerFired,
+    TimerKey,
+)
+from node.runtime.clock import Clock
+from node.types import Block, Commit, Transaction
+
+log = logging.getLogger("node.consensus")
+
+# Yield to the loop after this many events in a row, so that the network
+# and the API keep moving while a backlog drains.
+_EVENTS_PER_TURN = 64
+
+
+class DriverHost(Protocol):
+    """What the node does with an engine's actions."""
+
+    def broadcast(self, message: Any) -> None: ...
+
+    def send(self, peer: PeerId, message: Any) -> None: ...
+
+    def build_proposal(self, request: RequestProposal) -> Block | None: ...
+
+    def on_committed(self, block: Block, proof: Commit | None) -> None: ...
+
+    def on_reverted(self, height: int, blocks: tuple[Block, ...]) -> None: ...
+
+    def on_readmit(self, txs: tuple[Transaction, ...]) -> None: ...
+
+    def on_evidence(self, evidence: Any) -> None: ...
+
+    def on_misbehaved(self, peer: PeerId, reason: str) -> None: ...
+
+    def on_message_done(self, peer: PeerId, message: Any, raw: bytes, accepted: bool) -> None:
+        """After the engine took a peer's message (``raw``: its encoding);
+        ``accepted``: the engine found no fault in it."""
+        ...
+
+    def after_event(self) -> None:
+        """After every event the engine handled (its state may have moved)."""
+        ...
+
+
+class _Item:
+    """One queued event: what it is, and whom to tell when it was handled."""
+
+    __slots__ = ("done", "event", "raw", "timer_seq")
+
+    def __init__(
+        self,
+        event: Event,
+        *,
+        raw: bytes | None = None,
+        timer_seq: int = 0,
+        done: asyncio.Future[None] | None = None,
+    ) -> None:
+        self.event = event
+        self.raw = raw
+        self.timer_seq = timer_seq
+        self.done = done
+
+
+class _MiningJob:
+    __slots__ = ("job", "stop", "task")
+
+    def __init__(self, job: int) -> None:
+        self.job = job
+        self.stop = threading.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
+class ConsensusDriver:
+    """Runs one engine on the event loop. ``run()`` is its one long-lived task."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        host: DriverHost,
+        clock: Clock,
+        executor: Executor,
+        mine_batch: int = 200_000,
+        max_network_backlog: int = 4096,
+    ) -> None:
+        self.engine = engine
+        self.host = host
+        self.clock = clock
+        self.executor = executor
+        self.mine_batch = mine_batch
+        self._queue: deque[_Item] = deque()
+        self._wake = asyncio.Event()
+        self._net_slots = asyncio.Semaphore(max_network_backlog)
+        self._timers: dict[TimerKey, tuple[int, asyncio.TimerHandle]] = {}
+        self._timer_seq = 0
+        self._mining: _MiningJob | None = None
+        self._mine_tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.events = 0
+        self.step_s_total = 0.0
+
+    # -- feeding --------------------------------------------------------------------
+
+    async def message(self, peer: PeerId, message: Any, raw: bytes) -> None:
+        """A consensus message from a peer (``raw``: its encoding); waits while the
+        backlog is full, which holds back that peer's connection (its inbox
+        then sheds gossip)."""
+        await self._net_slots.acquire()
+        self._push(_Item(MessageReceived(peer, message), raw=raw))
+
+    def feed(self, event: Event) -> asyncio.Future[None]:
+        """Queue an event; the future completes once the engine has handled it."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._push(_Item(event, done=done))
+        return done
+
+    def _push(self, item: _Item) -> None:
+        self._queue.append(item)
+        self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start the engine, then handle events until cancelled."""
+        try:
+            self._perform(self.engine.start(self.clock.now_ms()))
+            while True:
+                if not self._queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                for _ in range(_EVENTS_PER_TURN):
+                    if not self._queue:
+                        break
+                    self._handle(self._queue.popleft())
+                await asyncio.sleep(0)
+        finally:
+            self._shutdown()
+
+    def _handle(self, item: _Item) -> None:
+        event = item.event
+        try:
+            if isinstance(event, TimerFired):
+                current = self._timers.get(event.key)
+                if current is None or current[0] != item.timer_seq:
+                    return  # cancelled or moved after it fired
+                del self._timers[event.key]
+            self.events += 1
+            start_s = self.clock.monotonic_s()
+            actions = self.engine.step(event, self.clock.now_ms())
+            self.step_s_total += self.clock.monotonic_s() - start_s
+            misbehaved = self._perform(actions)
+            if item.raw is not None:
+                assert isinstance(event, MessageReceived)
+                self.host.on_message_done(event.peer, event.message, item.raw, not misbehaved)
+            self.host.after_event()
+        finally:
+            if item.raw is not None:
+                self._net_slots.release()
+            if item.done is not None and not item.done.done():
+                item.done.set_result(None)
+
+    # -- actions ----------------------------------------------------------------------
+
+    def _perform(self, actions: list[Action]) -> bool:
+        """Carry out ``actions`` in order; True if one said a peer misbehaved."""
+        misbehaved = False
+        host = self.host
+        for action in actions:
+            if isinstance(action, Broadcast):
+                host.broadcast(action.message)
+            elif isinstance(action, Send):
+                host.send(action.peer, action.message)
+            elif isinstance(action, SetTimer):
+                self._set_timer(action.key, action.at_ms)
+            elif isinstance(action, CancelTimer):
+                entry = self._timers.pop(action.key, None)
+                if entry is not None:
+                    entry[1].cancel()
+            elif isinstance(action, RequestProposal):
+                block = host.build_proposal(action)
+                if block is not None:
+                    self._push(_Item(ProposalReady(action, block)))
+            elif isinstance(action, Committed):
+                host.on_committed(action.block, action.proof)
+            elif isinstance(action, Reverted):
+                host.on_reverted(action.height, action.blocks)
+            elif isinstance(action, Readmit):
+                host.on_readmit(action.txs)
+            elif isinstance(action, Mine):
+                self._start_mining(action)
+            elif isinstance(action, StopMining):
+                if self._mining is not None and self._mining.job == action.job:
+                    self._stop_mining()
+            elif isinstance(action, ReportEvidence):
+                host.on_evidence(action.evidence)
+            elif isinstance(action, PeerMisbehaved):
+                misbehaved = True
+                host.on_misbehaved(action.peer, action.reason)
+            else:
+                raise AssertionError(f"unknown action {action!r}")
+        return misbehaved
+
+    def _set_timer(self, key: TimerKey, at_ms: int) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old[1].cancel()
+        if self._stopping:
+            return
+        self._timer_seq += 1
+        seq = self._timer_seq
+        loop = asyncio.get_running_loop()
+        handle = loop.call_at(self.clock.loop_time(at_ms), self._timer_due, key, seq)
+        self._timers[key] = (seq, handle)
+
+    def _timer_due(self, key: TimerKey, seq: int) -> None:
+        self._push(_Item(TimerFired(key), timer_seq=seq))
+
+    # -- mining -----------------------------------------------------------------------
+
+    def _start_mining(self, action: Mine) -> None:
+        self._stop_mining()
+        if self._stopping:
+            return
+        job = _MiningJob(action.job)
+        job.task = asyncio.get_running_loop().create_task(
+            self._mine(job, action.prefix, action.target), name=f"mine-{action.job}"
+        )
+        self._mine_tasks.add(job.task)
+        job.task.add_done_callback(self._mine_tasks.discard)
+        self._mining = job
+
+    def _stop_mining(self) -> None:
+        job, self._mining = self._mining, None
+        if job is not None:
+            job.stop.set()
+
+    async def _mine(self, job: _MiningJob, prefix: bytes, target: bytes) -> None:
+        """Search nonces in batches in the executor; between batches, stop if asked."""
+        loop = asyncio.get_running_loop()
+        search: Callable[[bytes, bytes, int, int], int | None] = crypto.pow_search
+        start = 0
+        while not job.stop.is_set():
+            nonce = await loop.run_in_executor(
+                self.executor, search, prefix, target, start, self.mine_batch
+            )
+            if job.stop.is_set():
+                return
+            if nonce is not None:
+                if self._mining is job:
+                    self._mining = None
+                self._push(_Item(MinedNonce(job.job, nonce)))
+                return
+            start += self.mine_batch
+            if start >= 1 << 64:
+                log.warning("consensus.mining_exhausted job=%d", job.job)
+                return
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        self._stopping = True
+        for _, handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self._stop_mining()
+        for item in self._queue:
+            if item.done is not None and not item.done.done():
+                item.done.cancel()
+        self._queue.clear()
+
+    async def close(self) -> None:
+        """After ``run`` ended: wait for nonce searches in flight (a batch in a
+        thread cannot be interrupted mid-call; it sees the stop flag after)."""
+        self._shutdown()
+        tasks = list(self._mine_tasks)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

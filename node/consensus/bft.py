@@ -161,6 +161,7 @@ class BftEngine(Engine):
             app.commit_certificate(app.height) if app.height > 0 else None
         )
         self._future: list[tuple[PeerId, Message]] = []
+        self._last_tick: tuple[int, int, str] | None = None
         self._reset_height(app.height + 1)
         self._restore_signing_state()
 
@@ -201,6 +202,13 @@ class BftEngine(Engine):
         self.round = rec.round
         self.locked_round, self.locked_block = rec.locked_round, rec.locked_block
         self.valid_round, self.valid_block = rec.valid_round, rec.valid_block
+        for block in (rec.locked_block, rec.valid_block):
+            if block is not None:
+                self.blocks.setdefault(block.hash, block)
+        for vote in rec.pol:
+            votes = self.prevotes.setdefault(vote.round, VoteSet())
+            if vote.validator in self.vs and not votes.has(vote):
+                self._count_vote(votes, vote, self.vs.power[vote.validator])
 
     @property
     def last_signed(self) -> tuple[int, int, int, bytes] | None:
@@ -233,10 +241,22 @@ class BftEngine(Engine):
             proposal=proposal if step_code == SIGNED_PROPOSAL else rec.proposal,
             prevote=block_hash if step_code == SIGNED_PREVOTE else rec.prevote,
             precommit=block_hash if step_code == SIGNED_PRECOMMIT else rec.precommit,
+            pol=self._proofs_of_lock(),
         )
         self.app.save_signing_state(rec.height, rec.round, rec.step, rec.extra())
         self.signed = rec
         return True
+
+    def _proofs_of_lock(self) -> tuple[Vote, ...]:
+        out: list[Vote] = []
+        for round_, block in (
+            (self.locked_round, self.locked_block),
+            (self.valid_round, self.valid_block),
+        ):
+            prevotes = self.prevotes.get(round_)
+            if block is not None and prevotes is not None:
+                out.extend(prevotes.by_hash.get(block.hash, {}).values())
+        return tuple(dict.fromkeys(out))
 
     def _resend_signed(self, out: list[Action]) -> None:
         """After a restart: sign again (identically) what this round already had."""
@@ -360,13 +380,23 @@ class BftEngine(Engine):
     def _count_vote(self, votes: VoteSet, vote: Vote, power: int) -> Vote | None:
         earlier = votes.add(vote, power)
         self._note_sender(vote.round, vote.validator, power)
-        if (
-            vote.kind == PRECOMMIT
-            and vote.block_hash != ZERO_HASH
-            and votes.power_for[vote.block_hash] >= self.vs.quorum
-        ):
-            self.decidable_rounds.add(vote.round)
+        if vote.block_hash != ZERO_HASH and votes.power_for[vote.block_hash] >= self.vs.quorum:
+            if vote.kind == PRECOMMIT:
+                self.decidable_rounds.add(vote.round)
+            else:
+                self._note_polka(vote.round, vote.block_hash)
         return earlier
+
+    def _note_polka(self, round_: int, block_hash: bytes) -> None:
+        """> 2/3 prevotes for a block in an earlier round than ours: it becomes
+        our valid value if newer (as CometBFT does; the paper only updates it
+        in the current round, which can leave a proof-of-lock with nobody
+        who would propose it)."""
+        if not self.valid_round < round_ < self.round:
+            return
+        block = self.blocks.get(block_hash)
+        if block is not None and self._validate(block) is None:
+            self.valid_round, self.valid_block = round_, block
 
     def _receive_proposal(self, peer: PeerId, msg: ProposalMsg, out: list[Action]) -> None:
         p = msg.proposal
@@ -390,6 +420,9 @@ class BftEngine(Engine):
         self.proposals.setdefault(p.round, []).append(msg)
         self.blocks.setdefault(p.block_hash, msg.block)
         self._note_sender(p.round, p.proposer, self.vs.power[p.proposer])
+        prevotes = self.prevotes.get(p.round)
+        if prevotes is not None and prevotes.power_for.get(p.block_hash, 0) >= self.vs.quorum:
+            self._note_polka(p.round, p.block_hash)
 
     def _note_sender(self, round_: int, validator: bytes, power: int) -> None:
         senders = self.round_senders.get(round_)
@@ -660,6 +693,13 @@ class BftEngine(Engine):
     # -- gossip and catch-up --------------------------------------------------------
 
     def _gossip(self, out: list[Action]) -> None:
+        # Only a validator that made no progress since the last tick speaks:
+        # its messages (or a peer's) may have been lost. A healthy network
+        # then carries no gossip at all, which keeps 100-node runs cheap.
+        state = (self.height, self.round, self.round_step)
+        stuck, self._last_tick = state == self._last_tick, state
+        if not stuck or self.round_step == NEW_HEIGHT:
+            return
         out.append(Broadcast(StatusMsg(self.height, self.round, self.app.head.hash)))
         for round_ in (self.round - 1, self.round):
             for msg in self.own.get(round_, ()):

@@ -95,6 +95,7 @@ class PoaEngine(Engine):
         self.gossip_interval_ms = gossip_interval_ms or self.slot_timeout_ms
         self.signed: SigningRecord | None = None
         self._future: list[tuple[PeerId, Message]] = []
+        self._last_tick: tuple[int, int, int] | None = None
         self._reset_height(app.height + 1)
         saved = app.load_signing_state()
         if saved is not None:
@@ -170,8 +171,12 @@ class PoaEngine(Engine):
         name, height, round_ = key
         out: list[Action] = []
         if name == "gossip":
-            out.append(Broadcast(StatusMsg(self.height, self.round, self.app.head.hash)))
-            out.extend(Broadcast(m) for m in self.own)
+            # only a node that made no progress since the last tick speaks
+            state = (self.height, self.round, len(self.own))
+            if state == self._last_tick:
+                out.append(Broadcast(StatusMsg(self.height, self.round, self.app.head.hash)))
+                out.extend(Broadcast(m) for m in self.own)
+            self._last_tick = state
             out.append(SetTimer(key, now_ms + self.gossip_interval_ms))
         elif height != self.height or round_ != self.round:
             pass

@@ -8,19 +8,22 @@ proposals are built from the mempool by the ledger, and its commits update
 the mempool, the events and the metrics the way the runtime does. Only the
 P2P side is absent: admin calls are recorded in ``admin_calls``.
 
-``ServerThread`` serves an app on a random free port from a background
-thread's loop, for the synchronous SDK client.
+``with_api(node, body)`` runs ``body(client)`` against the node's app on
+an in-process aiohttp TestServer. ``ServerThread`` serves an app on a
+random free port from a background thread's loop, for the synchronous SDK
+client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from node import crypto
 from node.consensus import create_engine
@@ -30,13 +33,15 @@ from node.consensus.ledger_app import LedgerApp
 from node.genesis import Genesis
 from node.ledger import Ledger
 from node.mempool import Mempool
-from node.rpc import EventHub, NodeMetrics, SubmitResult
+from node.rpc import EventHub, NodeMetrics, SubmitResult, make_app
 from node.rpc.service import admit_encoded
 from node.scheduling.policy import BlockLimits, make_policy
 from node.types import Block, Transaction
 from node.wallet import Wallet
 
 T = TypeVar("T")
+
+ApiBody = Callable[[TestClient], Coroutine[Any, Any, Any]]
 
 CHAIN_ID = "rpc-test"
 FUNDS = 10**12
@@ -170,6 +175,16 @@ class LocalNode:
     def close(self) -> None:
         self.events.close()
         self.ledger.close()
+
+
+def with_api(node: LocalNode, body: ApiBody, **app_options: Any) -> Any:
+    """Run ``body(client)`` against ``make_app(node)`` on an in-process server."""
+
+    async def main() -> Any:
+        async with TestClient(TestServer(make_app(node, **app_options))) as client:
+            return await body(client)
+
+    return asyncio.run(main())
 
 
 class ServerThread:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from node.sim.simulator import SimConfig, Simulation  # noqa: E402
+from node.sim.simulator import SimConfig, Simulation
 
 
 def measure(validators: int, blocks: int, seed: int = 1) -> dict[str, float]:
@@ -52,9 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks-32", type=int, default=200)
     parser.add_argument("--blocks-100", type=int, default=50)
     args = parser.parse_args(argv)
-    print(
-        f"# bench_sim on {platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    )
+    machine = platform.processor() or platform.machine()
+    print(f"# bench_sim on {machine}, Python {platform.python_version()}")
     rows = [
         measure(4, args.blocks_4),
         measure(32, args.blocks_32),

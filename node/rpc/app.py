@@ -77,8 +77,10 @@ def make_app(
     if not service.metrics.has_mempool_stats:
         service.metrics.attach(mempool_stats=service.mempool.stats)
     for method, path, handler in ROUTES:
-        # GET routes answer HEAD too (aiohttp's default), like any web server
-        app.router.add_route(method, path, handler)
+        if method == "GET":
+            app.router.add_get(path, handler)  # answers HEAD too, like any web server
+        else:
+            app.router.add_route(method, path, handler)
     app.cleanup_ctx.append(_close_websockets)
     return app
 

@@ -34,10 +34,9 @@ Beyond the paper:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from node.consensus.app import Application
 from node.consensus.engine import Engine
 from node.consensus.events import (
     Action,
@@ -58,11 +57,10 @@ from node.consensus.messages import (
     VoteMsg,
 )
 from node.consensus.signing import SigningRecord
-from node.consensus.validators import SignatureVerifier
 from node.types import PRECOMMIT, PREVOTE, ZERO_HASH, Block, Commit, Proposal, Vote
 
 if TYPE_CHECKING:
-    from node.genesis import Validator
+    pass
 
 # steps; NEW_HEIGHT is the pause after a commit (timeout_commit)
 NEW_HEIGHT = "new_height"
@@ -139,29 +137,26 @@ class BftEngine(Engine):
 
     name = "bft"
 
-    def __init__(
-        self,
-        *,
-        app: Application,
-        validators: Sequence[Validator],
-        params: Mapping[str, Any],
-        seed: bytes | None = None,
-        verifier: SignatureVerifier | None = None,
-        gossip_interval_ms: int | None = None,
-    ) -> None:
-        super().__init__(
-            app=app, validators=validators, params=params, seed=seed, verifier=verifier
-        )
+    @staticmethod
+    def default_gossip_interval_ms(params: Mapping[str, Any]) -> int:
+        return int(params["timeout_propose_ms"])
+
+    def __init__(self, **options: Any) -> None:
+        """Options: see ``Engine.__init__`` (app, validators, params, seed, ...)."""
+        super().__init__(**options)
+        app, params = self.app, self.params
         assert self.validator_set is not None
         self.vs = self.validator_set
+        self.finality_power = self.vs.quorum
         self.timeouts = Timeouts(params)
-        self.gossip_interval_ms = gossip_interval_ms or int(params["timeout_propose_ms"])
         self.signed: SigningRecord | None = None
         self.last_commit: Commit | None = (
             app.commit_certificate(app.height) if app.height > 0 else None
         )
         self._future: list[tuple[PeerId, Message]] = []
         self._last_tick: tuple[int, int, str] | None = None
+        self._last_precommits: dict[int, VoteSet] = {}
+        self._outbox: list[Action] = []  # evidence found while validating
         self._reset_height(app.height + 1)
         self._restore_signing_state()
 
@@ -338,7 +333,7 @@ class BftEngine(Engine):
             return out
         elif isinstance(message, BlocksMsg):
             for block, commit in message.entries:
-                self._receive_decided(peer, block, commit, now_ms, out)
+                self.receive_decided(peer, block, commit, now_ms, out)
         else:
             return out
         self._advance(now_ms, out)
@@ -348,7 +343,7 @@ class BftEngine(Engine):
         self, peer: PeerId, block: Block, commit: Commit | None, now_ms: int
     ) -> list[Action]:
         out: list[Action] = []
-        self._receive_decided(peer, block, commit, now_ms, out)
+        self.receive_decided(peer, block, commit, now_ms, out)
         self._advance(now_ms, out)
         return out
 
@@ -395,7 +390,7 @@ class BftEngine(Engine):
         if not self.valid_round < round_ < self.round:
             return
         block = self.blocks.get(block_hash)
-        if block is not None and self._validate(block) is None:
+        if block is not None and self.validate_proposed(block) is None:
             self.valid_round, self.valid_block = round_, block
 
     def _receive_proposal(self, peer: PeerId, msg: ProposalMsg, out: list[Action]) -> None:
@@ -435,33 +430,9 @@ class BftEngine(Engine):
         if round_ > self.round and round_ > self.skip_target and total >= self.vs.skip:
             self.skip_target = round_
 
-    def _receive_decided(
-        self,
-        peer: PeerId,
-        block: Block,
-        commit: Commit | None,
-        now_ms: int,
-        out: list[Action],
-    ) -> None:
-        """A block of the current height with its certificate (catch-up)."""
-        if block.height != self.height:
-            return
-        if commit is None:
-            out.append(PeerMisbehaved(peer, "decided block without a certificate"))
-            return
-        reason = self.vs.check_commit(
-            commit, self.chain_id, block.height, block.hash, self.verifier
-        )
-        if reason is None:
-            reason = self._validate(block)
-        if reason is not None:
-            out.append(PeerMisbehaved(peer, f"decided block refused: {reason}"))
-            return
-        self._commit(block, commit, now_ms, out)
-
     # -- validity -----------------------------------------------------------------
 
-    def _validate(self, block: Block) -> str | None:
+    def validate_proposed(self, block: Block) -> str | None:
         """valid(v) of the paper: None when ``block`` may be height ``self.height``."""
         block_hash = block.hash
         if block_hash in self._validity:
@@ -481,9 +452,24 @@ class BftEngine(Engine):
     def _check_last_commit(self, block: Block) -> str | None:
         if block.height == 1:
             return None if block.last_commit.is_empty else "block 1 carries a last_commit"
-        return self.vs.check_commit(
+        reason = self.vs.check_commit(
             block.last_commit, self.chain_id, block.height - 1, self.app.head.hash, self.verifier
         )
+        if reason is None:
+            self._cross_check(block.last_commit)
+        return reason
+
+    def _cross_check(self, cert: Commit) -> None:
+        """Precommits in a certificate that contradict ones we saw are double
+        signing: votes are not relayed, so this is where an equivocator's
+        two faces meet (the signatures were just checked)."""
+        seen = self._last_precommits.get(cert.round)
+        if seen is None:
+            return
+        for vote in cert.votes():
+            earlier = seen.first.get(vote.validator)
+            if earlier is not None and earlier.block_hash != vote.block_hash:
+                self.record_evidence(vote_evidence(earlier, vote), self._outbox)
 
     # -- the algorithm --------------------------------------------------------------
 
@@ -564,6 +550,12 @@ class BftEngine(Engine):
 
     def _advance(self, now_ms: int, out: list[Action]) -> None:
         """Apply every rule whose condition holds, until none does."""
+        self._rules(now_ms, out)
+        if self._outbox:
+            out.extend(self._outbox)
+            self._outbox.clear()
+
+    def _rules(self, now_ms: int, out: list[Action]) -> None:
         while True:
             if self.decidable_rounds and self._try_decide(now_ms, out):
                 continue
@@ -610,7 +602,7 @@ class BftEngine(Engine):
             p = msg.proposal
             block_hash = p.block_hash
             if p.pol_round == -1:  # L22
-                ok = self._validate(msg.block) is None and (
+                ok = self.validate_proposed(msg.block) is None and (
                     self.locked_round == -1
                     or (self.locked_block is not None and self.locked_block.hash == block_hash)
                 )
@@ -618,7 +610,7 @@ class BftEngine(Engine):
                 pol = self.prevotes.get(p.pol_round)
                 if pol is None or pol.power_for.get(block_hash, 0) < self.vs.quorum:
                     continue
-                ok = self._validate(msg.block) is None and (
+                ok = self.validate_proposed(msg.block) is None and (
                     self.locked_round <= p.pol_round
                     or (self.locked_block is not None and self.locked_block.hash == block_hash)
                 )
@@ -639,7 +631,7 @@ class BftEngine(Engine):
             block_hash = msg.proposal.block_hash
             if prevotes.power_for.get(block_hash, 0) < self.vs.quorum:
                 continue
-            if self._validate(msg.block) is not None:
+            if self.validate_proposed(msg.block) is not None:
                 continue
             self.fired.add(("lock", self.round))
             if self.round_step == PREVOTE_STEP:
@@ -665,7 +657,7 @@ class BftEngine(Engine):
                 if block_hash == ZERO_HASH or power < self.vs.quorum:
                     continue
                 block = self.blocks.get(block_hash)
-                if block is None or self._validate(block) is not None:
+                if block is None or self.validate_proposed(block) is not None:
                     continue
                 signatures = [
                     (v.validator, v.signature) for v in precommits.by_hash[block_hash].values()
@@ -673,14 +665,15 @@ class BftEngine(Engine):
                 cert = Commit(
                     height=self.height, round=round_, block_hash=block_hash, signatures=signatures
                 )
-                self._commit(block, cert, now_ms, out)
+                self.commit_certified(block, cert, now_ms, out)
                 return True
         return False
 
-    def _commit(self, block: Block, cert: Commit, now_ms: int, out: list[Action]) -> None:
+    def commit_certified(self, block: Block, cert: Commit, now_ms: int, out: list[Action]) -> None:
         self.app.commit(block, cert)
         out.append(Committed(block, cert))
         self.last_commit = cert
+        self._last_precommits = self.precommits
         self._reset_height(self.height + 1)
         out.append(SetTimer(("commit", self.height, 0), now_ms + self.timeouts.commit))
         future, self._future = self._future, []

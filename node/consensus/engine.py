@@ -20,6 +20,7 @@ from node.consensus.events import (
     MessageReceived,
     MinedNonce,
     PeerId,
+    PeerMisbehaved,
     ProposalReady,
     ReportEvidence,
     RequestProposal,
@@ -49,6 +50,7 @@ class Engine:
         params: Mapping[str, Any],
         seed: bytes | None = None,
         verifier: SignatureVerifier | None = None,
+        gossip_interval_ms: int | None = None,
     ) -> None:
         self.app = app
         self.chain_id = app.chain_id
@@ -59,6 +61,12 @@ class Engine:
         self.verifier = verifier if verifier is not None else SignatureVerifier()
         self.evidence: list[DoubleSign] = []
         self._evidence_keys: set[tuple[bytes, int, int, str]] = set()
+        self.gossip_interval_ms = gossip_interval_ms or self.default_gossip_interval_ms(params)
+
+    @staticmethod
+    def default_gossip_interval_ms(params: Mapping[str, Any]) -> int:
+        """How often the engine may re-send and announce its status."""
+        return int(params["block_interval_ms"])
 
     # -- the one entry point ------------------------------------------------
 
@@ -141,6 +149,38 @@ class Engine:
         self._evidence_keys.add(evidence.key)
         self.evidence.append(evidence)
         out.append(ReportEvidence(evidence))
+
+    # -- finality engines (bft, poa): blocks that come with a certificate ------
+
+    height: int
+    finality_power: int  # the power a certificate needs
+
+    def validate_proposed(self, block: Block) -> str | None:
+        """None when ``block`` may be the next block (every engine rule)."""
+        raise NotImplementedError
+
+    def commit_certified(self, block: Block, cert: Commit, now_ms: int, out: list[Action]) -> None:
+        raise NotImplementedError
+
+    def receive_decided(
+        self, peer: PeerId, block: Block, commit: Commit | None, now_ms: int, out: list[Action]
+    ) -> None:
+        """A block of the height in progress with its certificate (catch-up):
+        commit it if the certificate and the block check out."""
+        if block.height != self.height or self.validator_set is None:
+            return
+        if commit is None:
+            out.append(PeerMisbehaved(peer, "decided block without a certificate"))
+            return
+        reason = self.validator_set.check_commit(
+            commit, self.chain_id, block.height, block.hash, self.verifier, need=self.finality_power
+        )
+        if reason is None:
+            reason = self.validate_proposed(block)
+        if reason is not None:
+            out.append(PeerMisbehaved(peer, f"decided block refused: {reason}"))
+            return
+        self.commit_certified(block, commit, now_ms, out)
 
     def serve_blocks(self, peer: PeerId, peer_height: int, out: list[Action]) -> None:
         """A peer working on ``peer_height`` below ours misses blocks we hold:

@@ -31,10 +31,9 @@ ack (and the last acked block) before it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from node.consensus.app import Application
 from node.consensus.bft import MAX_FUTURE_MESSAGES, VoteSet
 from node.consensus.engine import Engine
 from node.consensus.events import (
@@ -57,11 +56,10 @@ from node.consensus.messages import (
     VoteMsg,
 )
 from node.consensus.signing import SigningRecord
-from node.consensus.validators import SignatureVerifier
 from node.types import PRECOMMIT, PREVOTE, ZERO_HASH, Block, Commit, Proposal, Vote
 
 if TYPE_CHECKING:
-    from node.genesis import Validator
+    pass
 
 # what the signing state's ``step`` means (ordered within a round)
 SIGNED_SKIP = 1
@@ -75,24 +73,19 @@ class PoaEngine(Engine):
     name = "poa"
     accepted_block: Block | None
 
-    def __init__(
-        self,
-        *,
-        app: Application,
-        validators: Sequence[Validator],
-        params: Mapping[str, Any],
-        seed: bytes | None = None,
-        verifier: SignatureVerifier | None = None,
-        gossip_interval_ms: int | None = None,
-    ) -> None:
-        super().__init__(
-            app=app, validators=validators, params=params, seed=seed, verifier=verifier
-        )
+    @staticmethod
+    def default_gossip_interval_ms(params: Mapping[str, Any]) -> int:
+        return int(params["poa_slot_timeout_ms"])
+
+    def __init__(self, **options: Any) -> None:
+        """Options: see ``Engine.__init__`` (app, validators, params, seed, ...)."""
+        super().__init__(**options)
+        app, params = self.app, self.params
         assert self.validator_set is not None
         self.vs = self.validator_set
+        self.finality_power = self.vs.majority
         self.interval_ms = int(params["block_interval_ms"])
         self.slot_timeout_ms = int(params["poa_slot_timeout_ms"])
-        self.gossip_interval_ms = gossip_interval_ms or self.slot_timeout_ms
         self.signed: SigningRecord | None = None
         self._future: list[tuple[PeerId, Message]] = []
         self._last_tick: tuple[int, int, int] | None = None
@@ -213,14 +206,14 @@ class PoaEngine(Engine):
             self.serve_blocks(peer, message.height, out)
         elif isinstance(message, BlocksMsg):
             for block, commit in message.entries:
-                self._receive_decided(peer, block, commit, now_ms, out)
+                self.receive_decided(peer, block, commit, now_ms, out)
         return out
 
     def on_block(
         self, peer: PeerId, block: Block, commit: Commit | None, now_ms: int
     ) -> list[Action]:
         out: list[Action] = []
-        self._receive_decided(peer, block, commit, now_ms, out)
+        self.receive_decided(peer, block, commit, now_ms, out)
         return out
 
     # -- rounds ------------------------------------------------------------------------
@@ -382,7 +375,7 @@ class PoaEngine(Engine):
         if p.round != self.round or self.me is None or self.me not in self.vs:
             self._try_commit(now_ms, out)
             return
-        reason = self._validate(msg.block)
+        reason = self.validate_proposed(msg.block)
         if reason is not None:
             out.append(PeerMisbehaved(peer, f"proposed block refused: {reason}"))
             return
@@ -431,7 +424,7 @@ class PoaEngine(Engine):
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def _validate(self, block: Block) -> str | None:
+    def validate_proposed(self, block: Block) -> str | None:
         block_hash = block.hash
         if block_hash in self._validity:
             return self._validity[block_hash]
@@ -456,34 +449,16 @@ class PoaEngine(Engine):
                 if power < self.vs.majority:
                     continue
                 block = self.blocks.get(block_hash)
-                if block is None or self._validate(block) is not None:
+                if block is None or self.validate_proposed(block) is not None:
                     continue
                 signatures = [(v.validator, v.signature) for v in acks.by_hash[block_hash].values()]
                 cert = Commit(
                     height=self.height, round=round_, block_hash=block_hash, signatures=signatures
                 )
-                self._commit(block, cert, now_ms, out)
+                self.commit_certified(block, cert, now_ms, out)
                 return
 
-    def _receive_decided(
-        self, peer: PeerId, block: Block, commit: Commit | None, now_ms: int, out: list[Action]
-    ) -> None:
-        if block.height != self.height:
-            return
-        if commit is None:
-            out.append(PeerMisbehaved(peer, "decided block without a certificate"))
-            return
-        reason = self.vs.check_commit(
-            commit, self.chain_id, block.height, block.hash, self.verifier, need=self.vs.majority
-        )
-        if reason is None:
-            reason = self._validate(block)
-        if reason is not None:
-            out.append(PeerMisbehaved(peer, f"decided block refused: {reason}"))
-            return
-        self._commit(block, commit, now_ms, out)
-
-    def _commit(self, block: Block, cert: Commit, now_ms: int, out: list[Action]) -> None:
+    def commit_certified(self, block: Block, cert: Commit, now_ms: int, out: list[Action]) -> None:
         self.app.commit(block, cert)
         out.append(Committed(block, cert))
         self._reset_height(self.height + 1)

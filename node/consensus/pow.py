@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from node.consensus.app import Application
 from node.consensus.engine import Engine
 from node.consensus.events import (
     Action,
@@ -59,11 +58,10 @@ from node.consensus.messages import (
     GetBlocksMsg,
     StatusMsg,
 )
-from node.consensus.validators import SignatureVerifier
 from node.types import Block, BlockHeader, Commit
 
 if TYPE_CHECKING:
-    from node.genesis import Validator
+    pass
 
 MAX_FUTURE_MS = 15_000
 MAX_ORPHANS = 1_024
@@ -157,21 +155,11 @@ class PowEngine(Engine):
 
     name = "pow"
 
-    def __init__(
-        self,
-        *,
-        app: Application,
-        validators: Sequence[Validator],
-        params: Mapping[str, Any],
-        seed: bytes | None = None,
-        verifier: SignatureVerifier | None = None,
-        gossip_interval_ms: int | None = None,
-    ) -> None:
-        super().__init__(
-            app=app, validators=validators, params=params, seed=seed, verifier=verifier
-        )
+    def __init__(self, **options: Any) -> None:
+        """Options: see ``Engine.__init__`` (app, validators, params, seed, ...)."""
+        super().__init__(**options)
+        app, params = self.app, self.params
         self.rules = PowRules(params)
-        self.gossip_interval_ms = gossip_interval_ms or int(params["block_interval_ms"])
         self._seq = 0
         self.tree: dict[bytes, _Known] = {}
         self.chain: list[bytes] = []  # main-chain hashes by height, = the ledger's

@@ -228,7 +228,7 @@ def _require_admin(service: NodeService) -> None:
     if not service.admin_enabled:
         raise BadRequest(
             "admin endpoints are disabled on this node; they are enabled for local "
-            "testnets only (admin = true in the node's [rpc] config)",
+            "testnets only (admin_enabled = true in the [rpc] section of the node's config)",
             code="admin_disabled",
             status=403,
         )

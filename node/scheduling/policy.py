@@ -29,9 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+
+from node.errors import ConfigError
 
 ZERO_HASH = bytes(32)
 
@@ -81,12 +84,18 @@ class Policy:
     name: ClassVar[str] = ""
     #: SHA-256 of the model file that produced the scores (ZERO_HASH: none).
     model_hash: bytes = ZERO_HASH
+    #: The policy is built from a model file (``model_path``, ``model_hash``).
+    uses_model: ClassVar[bool] = False
+    #: The policy needs a labelled workload (the oracle): never in a node.
+    bench_only: ClassVar[bool] = False
 
     def score(self, txs: TxColumns) -> np.ndarray:
         """One float64 priority per row; higher is included first."""
         raise NotImplementedError
 
-    def order(self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits) -> list[int] | None:
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits
+    ) -> list[int] | None:
         """Optionally choose the block yourself: row indices in block order.
 
         Return None (the default) to let the mempool take transactions
@@ -124,16 +133,52 @@ def make_policy(name: str, **options: object) -> Policy:
     return factory(**options)
 
 
+def load_policy(
+    name: str,
+    *,
+    model_path: str | Path | None = None,
+    model_hash: bytes | str | None = None,
+) -> Policy:
+    """Build the policy a node's configuration names.
+
+    ``model_path``/``model_hash`` go to a policy that uses a model (the
+    ``learned`` policy; without a path it loads the shipped default model
+    and checks its recorded hash); a file whose SHA-256 differs from
+    ``model_hash`` is refused. Errors are ConfigError: an unknown name, a
+    bench-only policy (the oracle), or model options for a policy that
+    takes none.
+    """
+    _load_builtin()
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        known = ", ".join(
+            n for n, f in sorted(_REGISTRY.items()) if not getattr(f, "bench_only", False)
+        )
+        raise ConfigError(
+            f"unknown scheduling policy {name!r} (known: {known})", code="unknown_policy"
+        )
+    if getattr(factory, "bench_only", False):
+        raise ConfigError(
+            f"scheduling policy {name!r} needs a labelled workload and runs only in "
+            "`ordinet sched bench`",
+            code="bench_only_policy",
+        )
+    if getattr(factory, "uses_model", False):
+        return factory(model_path=model_path, model_hash=model_hash)
+    if model_path is not None or model_hash is not None:
+        raise ConfigError(
+            f"scheduling policy {name!r} uses no model: remove model_path and model_hash",
+            code="unexpected_model",
+        )
+    return factory()
+
+
 def _load_builtin() -> None:
     # Policies that need heavier imports (models) register when first asked for.
     import importlib
 
     for module in ("node.scheduling.learned", "node.scheduling.oracle"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
 
 
 @register

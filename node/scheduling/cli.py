@@ -1,0 +1,290 @@
+"""``ordinet sched``: generate workloads, train models, bench policies.
+
+- ``sched gen --workload W.toml --seed S --out TRACE`` writes a labelled
+  trace (.csv or .jsonl, by extension);
+- ``sched train --workload TRACE --out MODEL [--seed S]`` trains the
+  learned policy's model, prints held-out metrics and the model's SHA-256;
+- ``sched bench --workload TRACE --policies fifo,fee,learned,oracle --out DIR``
+  replays the trace under each policy and prints and writes the results.
+
+``--workload`` of train and bench also takes a workload TOML, generated
+on the fly with ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from node.errors import ConfigError
+from node.scheduling.replay import BlockProduction
+from node.scheduling.trace import Trace, read_trace, write_trace
+from node.scheduling.workloads import generate, load_workload
+
+DEFAULT_POLICIES = "fifo,fee,learned,oracle"
+
+
+def register(subparsers: Any) -> None:
+    sched = subparsers.add_parser(
+        "sched",
+        help="transaction scheduling: workloads, models, bench",
+        description="Generate labelled workloads, train the learned policy, bench policies.",
+    )
+    sub = sched.add_subparsers(dest="sched_command", metavar="SUBCOMMAND", required=True)
+
+    gen = sub.add_parser("gen", help="generate a labelled trace from a workload TOML")
+    gen.add_argument("--workload", required=True, type=Path, help="workload description (.toml)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--out", required=True, type=Path, help="trace file (.csv or .jsonl)")
+    gen.add_argument(
+        "--duration", type=_positive_float, default=None, help="override the workload's duration_s"
+    )
+    gen.set_defaults(func=cmd_gen)
+
+    tr = sub.add_parser("train", help="train the learned policy's model on a labelled trace")
+    tr.add_argument("--workload", required=True, type=Path, help="trace (.csv/.jsonl) or .toml")
+    tr.add_argument("--out", required=True, type=Path, help="model file to write (.json)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument(
+        "--holdout",
+        type=_fraction,
+        default=0.2,
+        help="share of rows (the last ones) held out for metrics (default 0.2)",
+    )
+    tr.add_argument("--trees", type=_positive_int, default=100, help="boosting stages")
+    tr.add_argument("--max-depth", type=_positive_int, default=4, help="depth of each tree")
+    _production_args(tr)
+    tr.set_defaults(func=cmd_train)
+
+    be = sub.add_parser("bench", help="replay a workload under several policies")
+    be.add_argument("--workload", required=True, type=Path, help="trace (.csv/.jsonl) or .toml")
+    be.add_argument(
+        "--policies",
+        default=DEFAULT_POLICIES,
+        help=f"comma-separated policy names (default {DEFAULT_POLICIES})",
+    )
+    be.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for a .toml workload and for --train-frac training",
+    )
+    be.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model file for the learned policy (default: the shipped model)",
+    )
+    be.add_argument("--model-hash", default=None, help="refuse --model unless it has this SHA-256")
+    be.add_argument(
+        "--train-frac",
+        type=_fraction,
+        default=None,
+        help="train the learned model on this first share of the trace, bench on the rest",
+    )
+    be.add_argument("--out", required=True, type=Path, help="directory for the results")
+    be.add_argument("--quiet", action="store_true", help="no progress bar")
+    _production_args(be)
+    be.set_defaults(func=cmd_bench)
+
+
+def _production_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--blocks",
+        type=int,
+        default=0,
+        help="blocks to produce (default: enough to cover the trace)",
+    )
+    p.add_argument("--block-size", type=_positive_int, default=100, help="max txs per block")
+    p.add_argument(
+        "--block-bytes",
+        type=int,
+        default=0,
+        help="max bytes per block (default: 350 per tx of --block-size)",
+    )
+    p.add_argument(
+        "--interval", type=_positive_float, default=1.0, help="seconds between blocks (default 1.0)"
+    )
+
+
+def _production(args: argparse.Namespace) -> BlockProduction:
+    if args.blocks < 0 or args.block_bytes < 0:
+        raise ConfigError("--blocks and --block-bytes must not be negative")
+    return BlockProduction(
+        interval_s=args.interval,
+        block_txs=args.block_size,
+        block_bytes=args.block_bytes,
+        blocks=args.blocks,
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+    return value
+
+
+def load_trace(path: Path, seed: int) -> Trace:
+    """A trace file, or a workload TOML generated with ``seed``."""
+    if path.suffix.lower() == ".toml":
+        return generate(load_workload(path), seed)
+    return read_trace(path)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# -- commands ----------------------------------------------------------------------
+
+
+def cmd_gen(args: argparse.Namespace) -> int:
+    spec = load_workload(args.workload)
+    trace = generate(spec, args.seed, duration_s=args.duration)
+    write_trace(trace, args.out)
+    counts = {c: trace.tx_class.count(c) for c in trace.classes}
+    mix = ", ".join(f"{c} {n}" for c, n in counts.items())
+    print(
+        f"wrote {len(trace)} txs of workload {spec.name!r} (seed {args.seed}) to {args.out} [{mix}]"
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from node.scheduling.train import TrainConfig, train
+
+    trace = load_trace(args.workload, args.seed)
+    config = TrainConfig(
+        seed=args.seed,
+        holdout_frac=args.holdout,
+        trees=args.trees,
+        max_depth=args.max_depth,
+        production=_production(args),
+    )
+    result = train(trace, config, source=args.workload.name)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(result.model_bytes)
+    m = result.metrics
+    print(f"trained on {result.train_rows} rows, held out {result.holdout_rows}")
+    print(f"held-out R2 {m['r2']:.4f}  Spearman {m['spearman']:.4f}")
+    print(
+        f"held-out utility in the top quarter: model {m['top_quarter_capture_model']:.3f}, "
+        f"fee rate {m['top_quarter_capture_fee_rate']:.3f} (oracle 1.000)"
+    )
+    print(f"wrote {args.out} ({len(result.model_bytes):,} bytes)")
+    print(f"sha256 {result.sha256.hex()}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from node.scheduling.bench import parse_policies, run_bench, table_rows, write_results
+
+    policies = parse_policies(args.policies)
+    if args.model_hash is not None and args.model is None:
+        raise ConfigError("--model-hash needs --model")
+    if args.model is not None and args.train_frac is not None:
+        raise ConfigError("give either --model or --train-frac, not both")
+    production = _production(args)
+    trace = load_trace(args.workload, args.seed)
+    progress = _Progress(enabled=not args.quiet)
+    with progress:
+        report = run_bench(
+            trace,
+            policies,
+            production,
+            workload=args.workload.name,
+            seed=args.seed,
+            model_path=args.model,
+            model_hash=args.model_hash,
+            train_frac=args.train_frac,
+            progress=progress.update,
+            log=_err,
+        )
+    _print_table(report, table_rows)
+    for path in write_results(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _print_table(report: Any, table_rows: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows = table_rows(report)
+    p = report.production
+    table = Table(
+        title=(
+            f"{report.workload}: {report.bench_rows:,} txs, "
+            f"{p.block_txs} txs/{p.limits.max_bytes:,} B per block "
+            f"every {p.interval_s:g} s"
+        )
+    )
+    table.add_column(header[0])
+    for name in header[1:]:
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(100, 20 + 14 * len(header))).print(table)
+    if report.model_sha256:
+        print(f"learned model sha256 {report.model_sha256}")
+
+
+class _Progress:
+    """A rich progress bar on stderr, one task per policy."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description:>10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("blocks"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def update(self, name: str, k: int, total: int) -> None:
+        if self._progress is None:
+            return
+        task = self._tasks.get(name)
+        if task is None:
+            task = self._tasks[name] = self._progress.add_task(name, total=total)
+        if k == total or k % 16 == 0:
+            self._progress.update(task, completed=k)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 from node.errors import OrdinetError
 from node.types import Transaction
@@ -73,7 +73,7 @@ class _Call:
     body: dict[str, Any] | None = None
     #: the answer's key to return instead of the whole object
     pick: str | None = None
-    #: a 404 with this code is an answer, not an error (GET /txs/{id})
+    #: a 404 saying status "unknown" is an answer, not an error (GET /txs/{id})
     not_found_ok: bool = False
     text: bool = False
 
@@ -151,7 +151,7 @@ def _read(call: _Call, status: int, body: bytes) -> Any:
         data = None
     if status >= 400:
         if isinstance(data, dict) and isinstance(data.get("code"), str):
-            if call.not_found_ok and status == 404 and data["code"] == "not_found":
+            if call.not_found_ok and status == 404 and data.get("status") == "unknown":
                 return data
             return _raise(status, data)
         text = body[:200].decode("utf-8", "replace")
@@ -165,9 +165,43 @@ def _raise(status: int, data: dict[str, Any]) -> Any:
     raise ApiError(status, data["code"], str(data.get("error", data["code"])), data)
 
 
-def _check_poll(timeout_s: float, poll_s: float) -> None:
-    if timeout_s < 0 or poll_s <= 0:
-        raise ValueError("timeout_s must be >= 0 and poll_s > 0")
+def _split_url(url: str) -> SplitResult:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the node URL must be http(s)://host:port, not {url!r}")
+    return parts
+
+
+class _Deadline:
+    """The end of a ``wait_for_*`` poll, on the monotonic clock."""
+
+    def __init__(self, timeout_s: float, poll_s: float) -> None:
+        if timeout_s < 0 or poll_s <= 0:
+            raise ValueError("timeout_s must be >= 0 and poll_s > 0")
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self._end_s = time.monotonic() + timeout_s
+
+    def check(self, what: str) -> None:
+        """TimeoutError saying ``what`` did not happen, once the time is up."""
+        if time.monotonic() >= self._end_s:
+            raise TimeoutError(f"{what} after {self.timeout_s} s")
+
+
+def _committed(answer: dict[str, Any]) -> bool:
+    return answer.get("status") == "committed"
+
+
+def _not_committed(tx_id: bytes | str, answer: dict[str, Any]) -> str:
+    return f"tx {_hex32(tx_id, 'tx id')} not committed (status {answer.get('status')})"
+
+
+def _reached(status: dict[str, Any], height: int) -> bool:
+    return int(status["height"]) >= height
+
+
+def _not_reached(status: dict[str, Any], height: int) -> str:
+    return f"height {height} not reached (at {status['height']})"
 
 
 # -- the synchronous client -----------------------------------------------------------
@@ -179,14 +213,12 @@ class Client:
     def __init__(
         self, url: str, *, timeout: float = DEFAULT_TIMEOUT_S, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"the node URL must be http(s)://host:port, not {url!r}")
+        parts = _split_url(url)
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.batch_size = batch_size
         self._https = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host: str = parts.hostname or ""
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._conn: http.client.HTTPConnection | None = None
@@ -301,34 +333,25 @@ class Client:
     ) -> dict[str, Any]:
         """Poll until the tx is committed and return ``tx()``'s answer;
         TimeoutError after ``timeout_s``."""
-        _check_poll(timeout_s, poll_s)
-        deadline = time.monotonic() + timeout_s
+        deadline = _Deadline(timeout_s, poll_s)
         while True:
             answer = self.tx(tx_id)
-            if answer.get("status") == "committed":
+            if _committed(answer):
                 return answer
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"tx {_hex32(tx_id, 'tx id')} not committed after {timeout_s} s "
-                    f"(status {answer.get('status')})"
-                )
-            time.sleep(poll_s)
+            deadline.check(_not_committed(tx_id, answer))
+            time.sleep(deadline.poll_s)
 
     def wait_for_height(
         self, height: int, timeout_s: float = 30.0, *, poll_s: float = DEFAULT_POLL_S
     ) -> dict[str, Any]:
         """Poll until the node's head is at least ``height``; return its status."""
-        _check_poll(timeout_s, poll_s)
-        deadline = time.monotonic() + timeout_s
+        deadline = _Deadline(timeout_s, poll_s)
         while True:
             status = self.status()
-            if status["height"] >= height:
+            if _reached(status, height):
                 return status
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"height {height} not reached after {timeout_s} s (at {status['height']})"
-                )
-            time.sleep(poll_s)
+            deadline.check(_not_reached(status, height))
+            time.sleep(deadline.poll_s)
 
     # -- admin (fault injection; the node must enable it) --------------------------------
 
@@ -359,9 +382,7 @@ class AsyncClient:
     def __init__(
         self, url: str, *, timeout: float = DEFAULT_TIMEOUT_S, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"the node URL must be http(s)://host:port, not {url!r}")
+        _split_url(url)
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.batch_size = batch_size
@@ -433,33 +454,24 @@ class AsyncClient:
     async def wait_for_tx(
         self, tx_id: bytes | str, timeout_s: float = 30.0, *, poll_s: float = DEFAULT_POLL_S
     ) -> dict[str, Any]:
-        _check_poll(timeout_s, poll_s)
-        deadline = time.monotonic() + timeout_s
+        deadline = _Deadline(timeout_s, poll_s)
         while True:
             answer = await self.tx(tx_id)
-            if answer.get("status") == "committed":
+            if _committed(answer):
                 return answer
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"tx {_hex32(tx_id, 'tx id')} not committed after {timeout_s} s "
-                    f"(status {answer.get('status')})"
-                )
-            await asyncio.sleep(poll_s)
+            deadline.check(_not_committed(tx_id, answer))
+            await asyncio.sleep(deadline.poll_s)
 
     async def wait_for_height(
         self, height: int, timeout_s: float = 30.0, *, poll_s: float = DEFAULT_POLL_S
     ) -> dict[str, Any]:
-        _check_poll(timeout_s, poll_s)
-        deadline = time.monotonic() + timeout_s
+        deadline = _Deadline(timeout_s, poll_s)
         while True:
             status = await self.status()
-            if status["height"] >= height:
+            if _reached(status, height):
                 return status
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"height {height} not reached after {timeout_s} s (at {status['height']})"
-                )
-            await asyncio.sleep(poll_s)
+            deadline.check(_not_reached(status, height))
+            await asyncio.sleep(deadline.poll_s)
 
     async def admin_partition(self, peers: Sequence[bytes | str]) -> list[str]:
         return (await self._do(_partition(peers)))["blocked"]

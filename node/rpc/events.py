@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from node.types import Block
+from node.types import ZERO_HASH, Block
 
 BLOCK = "block"
 TX = "tx"
@@ -190,7 +190,9 @@ class EventHub:
                     "proposer": header.proposer.hex(),
                     "tx_count": header.tx_count,
                     "policy": header.policy,
-                    "model_hash": header.to_json()["model_hash"],
+                    "model_hash": (
+                        None if header.model_hash == ZERO_HASH else header.model_hash.hex()
+                    ),
                 },
             )
         if self.wants(TX):

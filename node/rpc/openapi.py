@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from node import __version__
+from node.rpc.service import STATUS_KEYS
 
 _HEX32 = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
 _HEX = {"type": "string", "pattern": "^(0x)?([0-9a-fA-F]{2})*$"}
@@ -90,18 +91,7 @@ _SCHEMAS: dict[str, Any] = {
         },
     ),
     "Status": _obj(
-        [
-            "chain_id",
-            "node_id",
-            "height",
-            "head_hash",
-            "consensus",
-            "policy",
-            "model_hash",
-            "peers",
-            "mempool_size",
-            "syncing",
-        ],
+        list(STATUS_KEYS),
         {
             "chain_id": {"type": "string"},
             "node_id": _HEX32,

@@ -44,7 +44,7 @@ from node.consensus.messages import (
     VoteMsg,
     decode_message,
 )
-from node.errors import ConfigError, InvalidSignature, InvalidTransaction
+from node.errors import ConfigError, DecodeError, InvalidSignature, InvalidTransaction
 from node.genesis import Genesis
 from node.ledger import Ledger
 from node.mempool import Mempool
@@ -361,12 +361,18 @@ class Node:
                     self._admitted_s[tx.id] = mono_s
             self.transport.queue_txs([tx.encode() for tx in accepted], origin=origin)
         if origin is not None:
+            # A peer relays only what it admitted: undecodable bytes, a bad
+            # signature or another chain's tx means it does not check, or lies.
+            undecodable = [r for r in results if r.id is None]
+            if undecodable:
+                raise DecodeError(
+                    f"{len(undecodable)} relayed txs do not decode",
+                    code=undecodable[0].code or "decode_error",
+                )
             faults = [r.code for r in results if r.code in _PEER_FAULTS]
+            if Refusal.INVALID_SIGNATURE.value in faults:
+                raise InvalidSignature(f"{len(faults)} relayed txs do not verify")
             if faults:
-                # A peer relays only what it admitted: a bad signature or
-                # another chain's tx means it does not check, or lies.
-                if Refusal.INVALID_SIGNATURE.value in faults:
-                    raise InvalidSignature(f"{len(faults)} relayed txs refused")
                 raise InvalidTransaction(f"{len(faults)} relayed txs refused", code=faults[0])
         return results
 

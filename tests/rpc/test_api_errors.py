@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rpc_kit import LocalNode, ServerThread, with_api
 
@@ -139,11 +139,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         server.call(local.close)
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=300, deadline=None)
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]),
     path=paths(),

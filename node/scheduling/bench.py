@@ -248,7 +248,8 @@ def _plot(report: BenchReport, path: Path) -> None:
     ax_cdf.set_ylabel("share of included txs")
     ax_cdf.set_title("Latency CDF")
     ax_cdf.grid(alpha=0.3)
-    ax_cdf.legend()
+    if any(len(lat) for lat in report.latencies.values()):
+        ax_cdf.legend()
     names = list(report.policies)
     ax_bar.bar(names, [report.policies[n].utility for n in names], color="tab:blue")
     ax_bar.set_ylabel("utility captured")

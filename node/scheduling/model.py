@@ -153,6 +153,7 @@ def parse_hash(text: bytes | str, what: str = "model hash") -> bytes:
 def load_model(path: str | Path, *, expected_sha256: bytes | str | None = None) -> SchedulingModel:
     """Load a model file, refusing it if its SHA-256 is not the expected one."""
     path = Path(path)
+    expected = parse_hash(expected_sha256) if expected_sha256 is not None else None
     try:
         size = path.stat().st_size
         if size > MAX_MODEL_BYTES:
@@ -163,15 +164,13 @@ def load_model(path: str | Path, *, expected_sha256: bytes | str | None = None) 
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read model: {exc.strerror}", code="bad_model") from None
     digest = hashlib.sha256(raw).digest()
-    if expected_sha256 is not None:
-        expected = parse_hash(expected_sha256)
-        if digest != expected:
-            raise ConfigError(
-                f"{path}: model file has SHA-256 {digest.hex()} but the configuration expects "
-                f"{expected.hex()}: refusing to load it (the file was changed or is not the "
-                "configured model; retrain it or update the configured hash)",
-                code="model_hash_mismatch",
-            )
+    if expected is not None and digest != expected:
+        raise ConfigError(
+            f"{path}: model file has SHA-256 {digest.hex()} but the configuration expects "
+            f"{expected.hex()}: refusing to load it (the file was changed or is not the "
+            "configured model; retrain it or update the configured hash)",
+            code="model_hash_mismatch",
+        )
     return parse_model(raw, str(path), digest)
 
 

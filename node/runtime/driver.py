@@ -159,6 +159,16 @@ class ConsensusDriver:
         self._push(_Item(event, done=done))
         return done
 
+    def fire_now(self, key: TimerKey) -> None:
+        """Deliver a pending timer now instead of at its time (nothing if it is
+        not set). The node uses it for the engine's gossip timer when a peer
+        connects, so a new or restarted peer hears the current round at once."""
+        entry = self._timers.get(key)
+        if entry is None:
+            return
+        entry[1].cancel()
+        self._push(_Item(TimerFired(key), timer_seq=entry[0]))
+
     def _push(self, item: _Item) -> None:
         self._queue.append(item)
         self._wake.set()

@@ -83,6 +83,8 @@ _HOUSEKEEPING_S = 5.0
 _PEER_FAULTS = frozenset({Refusal.INVALID_SIGNATURE.value, Refusal.WRONG_CHAIN_ID.value})
 
 EVIDENCE_META_KEY = "evidence"
+# The engines' periodic re-send timer (status and own messages); all three use it.
+GOSSIP_TIMER = ("gossip", 0, 0)
 
 
 def load_node_key(config: NodeConfig) -> Wallet:
@@ -396,6 +398,9 @@ class Node:
 
     async def on_peer_connected(self, peer: PeerInfo) -> None:
         self.sync.peer_status(peer.node_id, peer.height)
+        # Re-send our status and current-round messages now rather than at the
+        # next gossip tick: the newcomer may be a validator the round waits for.
+        self.driver.fire_now(GOSSIP_TIMER)
         self.metrics.peers.set(len(self.transport.peer_ids))
 
     async def on_peer_disconnected(self, peer_id: bytes, reason: str) -> None:

@@ -50,7 +50,7 @@ class BlockSync:
         height: Callable[[], int],
         clock: Clock,
         config: SyncConfig,
-        stall_s: float = 3.0,
+        stall_s: float = 10.0,
         on_synced: Callable[[int], None] | None = None,
     ) -> None:
         self.transport = transport

@@ -126,3 +126,24 @@ fn calibrate_verify_batch() {
         );
     }
 }
+
+#[test]
+#[ignore = "measurement, run by hand"]
+fn calibrate_pow_search() {
+    // A target no hash meets, so every nonce in the range is tried.
+    let impossible = [0u8; 32];
+    let header = [7u8; 120];
+    for count in [1u64 << 12, 1 << 15, 1 << 20] {
+        let serial = best_of(5, || {
+            (0..count)
+                .find(|&n| crate::pow::meets_target(&crate::pow::pow_hash(&header, n), &impossible))
+        });
+        let searched = best_of(5, || crate::pow::pow_search(&header, &impossible, 0, count));
+        compare(
+            "pow nonces (naive vs search)",
+            count as usize,
+            ("naive", serial),
+            ("pow_search", searched),
+        );
+    }
+}

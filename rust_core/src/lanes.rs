@@ -8,17 +8,49 @@
 //! as one at a time (`cargo test --release -- --ignored calibrate_lanes
 //! --nocapture`).
 //!
-//! Merkle trees and batches of fixed-size records are exactly this workload:
-//! many messages of one length. [`digest_all`] groups them in fours and falls
-//! back to one-at-a-time for leftovers, unequal lengths, and CPUs without
-//! SHA-NI.
+//! Merkle trees, batches of fixed-size records and proof-of-work nonces are
+//! exactly this workload: many messages of one length. [`digest_all`] groups
+//! them in fours and falls back to one-at-a-time (the `sha2` crate's
+//! compression function) for leftovers, unequal lengths, and CPUs without
+//! SHA-NI. Hashing may start from a [`Start`] other than SHA-256's initial
+//! state, to share the whole blocks of a common prefix.
 
-use sha2::{Digest, Sha256};
+use sha2::block_api::compress256;
 
 use crate::hash::Hash;
 
 /// Messages hashed together.
 pub const LANES: usize = 4;
+
+/// FIPS 180-4 initial hash value.
+const H0: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// The state hashing starts from, and how many bytes it has absorbed.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    words: [u32; 8],
+    absorbed: u64,
+}
+
+impl Start {
+    /// SHA-256's own starting point: nothing absorbed.
+    pub const INITIAL: Start = Start {
+        words: H0,
+        absorbed: 0,
+    };
+
+    /// The state after the whole 64-byte blocks of `prefix`, and the rest of
+    /// `prefix`, which every message hashed from here must begin with.
+    pub fn after_blocks(prefix: &[u8]) -> (Start, &[u8]) {
+        let (blocks, rest) = prefix.as_chunks::<64>();
+        let mut words = H0;
+        compress256(&mut words, blocks);
+        let absorbed = (blocks.len() * 64) as u64;
+        (Start { words, absorbed }, rest)
+    }
+}
 
 /// A message given as the concatenation of up to three slices, so that
 /// `0x01 || left || right` needs no copy before hashing.
@@ -39,8 +71,8 @@ impl<'a> Message<'a> {
         (self.len + 8) / 64 + 1
     }
 
-    /// Block `index` of the padded message.
-    fn block(&self, index: usize, out: &mut [u8; 64]) {
+    /// Block `index` of the padded message, when `absorbed` bytes came before it.
+    fn block(&self, index: usize, absorbed: u64, out: &mut [u8; 64]) {
         let start = index * 64;
         let end = start + 64;
         out.fill(0);
@@ -56,21 +88,39 @@ impl<'a> Message<'a> {
             out[self.len - start] = 0x80;
         }
         if index + 1 == self.block_count() {
-            out[56..].copy_from_slice(&(self.len as u64 * 8).to_be_bytes());
+            let total_bits = (absorbed + self.len as u64) * 8;
+            out[56..].copy_from_slice(&total_bits.to_be_bytes());
         }
     }
 
-    fn digest(&self) -> Hash {
-        let mut hasher = Sha256::new();
-        for part in self.parts {
-            hasher.update(part);
+    /// The digest, one block at a time.
+    fn digest_from(&self, start: &Start) -> Hash {
+        let mut words = start.words;
+        let mut block = [0u8; 64];
+        for index in 0..self.block_count() {
+            self.block(index, start.absorbed, &mut block);
+            compress256(&mut words, std::slice::from_ref(&block));
         }
-        hasher.finalize().into()
+        let mut digest = [0u8; 32];
+        for (bytes, word) in digest.chunks_exact_mut(4).zip(words) {
+            bytes.copy_from_slice(&word.to_be_bytes());
+        }
+        digest
     }
 }
 
 /// `out[i] = SHA-256(message(i))` for every `i < out.len()`.
 pub fn digest_all<'a>(message: impl Fn(usize) -> Message<'a>, out: &mut [Hash]) {
+    digest_all_from(&Start::INITIAL, message, out);
+}
+
+/// Like [`digest_all`], continuing from `start`: the digest of the prefix
+/// `start` absorbed followed by each message.
+pub fn digest_all_from<'a>(
+    start: &Start,
+    message: impl Fn(usize) -> Message<'a>,
+    out: &mut [Hash],
+) {
     let interleave = x86::available();
     let mut groups = out.chunks_exact_mut(LANES);
     let mut first = 0;
@@ -79,16 +129,16 @@ pub fn digest_all<'a>(message: impl Fn(usize) -> Message<'a>, out: &mut [Hash]) 
         let same_length = messages.iter().all(|m| m.len == messages[0].len);
         if interleave && same_length {
             // SAFETY: `available()` checked that the CPU has the instructions.
-            unsafe { x86::digest_lanes(&messages, group) };
+            unsafe { x86::digest_lanes(start, &messages, group) };
         } else {
             for (slot, m) in group.iter_mut().zip(&messages) {
-                *slot = m.digest();
+                *slot = m.digest_from(start);
             }
         }
         first += LANES;
     }
     for (offset, slot) in groups.into_remainder().iter_mut().enumerate() {
-        *slot = message(first + offset).digest();
+        *slot = message(first + offset).digest_from(start);
     }
 }
 
@@ -97,7 +147,7 @@ pub fn digest_all<'a>(message: impl Fn(usize) -> Message<'a>, out: &mut [Hash]) 
 mod x86 {
     use core::arch::x86_64::*;
 
-    use super::{Message, LANES};
+    use super::{Message, Start, LANES};
     use crate::hash::Hash;
 
     /// Whether this CPU has SHA-NI and the SSE versions the code uses.
@@ -106,12 +156,6 @@ mod x86 {
             && std::is_x86_feature_detected!("sse4.1")
             && std::is_x86_feature_detected!("ssse3")
     }
-
-    /// FIPS 180-4 initial hash value.
-    const H0: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
 
     /// FIPS 180-4 round constants.
     const K: [u32; 64] = [
@@ -209,15 +253,15 @@ mod x86 {
         }
     }
 
-    /// SHA-256 of four messages of one length.
+    /// SHA-256 of four messages of one length, continuing from `start`.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-    pub fn digest_lanes(messages: &[Message<'_>; LANES], out: &mut [Hash]) {
-        let initial = load(&H0);
+    pub fn digest_lanes(start: &Start, messages: &[Message<'_>; LANES], out: &mut [Hash]) {
+        let initial = load(&start.words);
         let mut states = [initial; LANES];
         let mut blocks = [[0u8; 64]; LANES];
         for index in 0..messages[0].block_count() {
             for (block, message) in blocks.iter_mut().zip(messages) {
-                message.block(index, block);
+                message.block(index, start.absorbed, block);
             }
             compress(&mut states, &blocks);
         }
@@ -235,6 +279,7 @@ mod x86 {
     }
 
     pub unsafe fn digest_lanes(
+        _: &super::Start,
         _: &[super::Message<'_>; super::LANES],
         _: &mut [crate::hash::Hash],
     ) {
@@ -274,7 +319,7 @@ mod tests {
             let mut spelled = Vec::new();
             for index in 0..message.block_count() {
                 let mut block = [0u8; 64];
-                message.block(index, &mut block);
+                message.block(index, 0, &mut block);
                 spelled.extend_from_slice(&block);
             }
             assert_eq!(spelled, expected, "len = {len}");
@@ -300,6 +345,22 @@ mod tests {
                         "len = {len}, count = {count}, i = {i}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn digest_all_from_a_prefix_state_equals_sha256_of_prefix_and_message() {
+        for prefix_len in [0usize, 1, 63, 64, 65, 130, 200] {
+            let prefix = pseudo_random_bytes(prefix_len, 99);
+            let (start, rest) = Start::after_blocks(&prefix);
+            assert_eq!(rest.len(), prefix_len % 64);
+            let nonces: Vec<[u8; 8]> = (0..7u64).map(u64::to_be_bytes).collect();
+            let mut out = vec![[0u8; 32]; nonces.len()];
+            digest_all_from(&start, |i| Message::new([rest, &nonces[i], &[]]), &mut out);
+            for (digest, nonce) in out.iter().zip(&nonces) {
+                let whole = [prefix.as_slice(), nonce].concat();
+                assert_eq!(*digest, sha256(&whole), "prefix_len = {prefix_len}");
             }
         }
     }

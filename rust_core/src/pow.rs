@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, CoreResult};
 use crate::hash::Hash;
+use crate::lanes::{digest_all_from, Message, Start};
 
 /// Nonces one worker tries before the workers compare notes.
 ///
@@ -19,6 +20,9 @@ pub const CHUNK: u64 = 1 << 14;
 
 /// Ranges shorter than this are searched on the calling thread.
 pub const PARALLEL_FROM: u64 = 2 * CHUNK;
+
+/// Nonces hashed together (in SHA-NI lanes) before looking for a hit.
+const BATCH: usize = 64;
 
 /// `SHA-256(prefix || nonce_be8)`.
 pub fn pow_hash(prefix: &[u8], nonce: u64) -> Hash {
@@ -44,34 +48,49 @@ pub fn pow_search(prefix: &[u8], target: &Hash, start: u64, count: u64) -> CoreR
     let last = start
         .checked_add(count - 1)
         .ok_or(CoreError::NonceRangeOverflow { start, count })?;
-    let midstate = Sha256::new().chain_update(prefix);
-    let search = Search { midstate, target };
+    let (start_state, rest) = Start::after_blocks(prefix);
+    let search = Search {
+        start: start_state,
+        rest,
+        target,
+    };
     if count < PARALLEL_FROM {
         return Ok(search.first_in(start, last));
     }
     Ok(search.first_in_parallel(start, last))
 }
 
-/// One search: the hasher state after the prefix, and the target.
+/// One search: the hash state after the prefix's whole blocks, the rest of
+/// the prefix, and the target.
 struct Search<'a> {
-    midstate: Sha256,
+    start: Start,
+    rest: &'a [u8],
     target: &'a Hash,
 }
 
 impl Search<'_> {
-    fn meets(&self, nonce: u64) -> bool {
-        let hash: Hash = self
-            .midstate
-            .clone()
-            .chain_update(nonce.to_be_bytes())
-            .finalize()
-            .into();
-        meets_target(&hash, self.target)
-    }
-
-    /// Smallest qualifying nonce in `first..=last`.
+    /// Smallest qualifying nonce in `first..=last`, hashing `BATCH` at a time.
     fn first_in(&self, first: u64, last: u64) -> Option<u64> {
-        (first..=last).find(|&nonce| self.meets(nonce))
+        let mut digests = [[0u8; 32]; BATCH];
+        let mut base = first;
+        loop {
+            let count = (last - base).min(BATCH as u64 - 1) as usize + 1;
+            let nonces: [[u8; 8]; BATCH] =
+                std::array::from_fn(|i| base.wrapping_add(i as u64).to_be_bytes());
+            let digests = &mut digests[..count];
+            digest_all_from(
+                &self.start,
+                |i| Message::new([self.rest, &nonces[i], &[]]),
+                digests,
+            );
+            if let Some(i) = digests.iter().position(|h| meets_target(h, self.target)) {
+                return Some(base + i as u64);
+            }
+            if last - base < BATCH as u64 {
+                return None;
+            }
+            base += BATCH as u64;
+        }
     }
 
     /// Like `first_in`, in rounds of one chunk per worker: the first round

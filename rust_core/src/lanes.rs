@@ -364,4 +364,19 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn one_message_path_equals_sha256_for_every_length() {
+        // The path taken without SHA-NI, for leftovers and unequal lengths.
+        for len in 0..300 {
+            let data = pseudo_random_bytes(len, 7);
+            let (a, b) = data.split_at(len / 2);
+            let message = Message::new([a, &[], b]);
+            assert_eq!(
+                message.digest_from(&Start::INITIAL),
+                sha256(&data),
+                "len = {len}"
+            );
+        }
+    }
 }

@@ -3,6 +3,8 @@ a few deterministic wallets (real Ed25519 keys, real signatures)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from node.mempool import Mempool, MempoolConfig
 from node.scheduling.policy import Policy
 from node.types import Transaction
@@ -43,6 +45,8 @@ class Accounts:
             self.table[tx.sender] = (balance - tx.amount - tx.fee, nonce + 1)
 
 
+# Signatures are deterministic and txs immutable: a repeated tx is shared
+@lru_cache(maxsize=100_000)
 def transfer(
     wallet: Wallet,
     nonce: int,

@@ -90,6 +90,7 @@ class MempoolMachine(RuleBasedStateMachine):
 
     def submit(self, txs: list[Transaction], *, signatures_checked: bool) -> list[AdmitResult]:
         before = {tx.id for tx in self.pooled()}
+        pending_before = [tx_id for tx_id in before if self.pool.is_pending(tx_id)]
         left_before = self.left()
         results = self.pool.admit(txs, self.now_s, signatures_checked=signatures_checked)
         self.submitted += len(txs)
@@ -105,6 +106,8 @@ class MempoolMachine(RuleBasedStateMachine):
             else:
                 assert tx.id not in self.pool, result
                 rewritten += result.code in (Refusal.EVICTED, Refusal.REPLACED)
+        # eviction takes tails only: a batch may promote txs, never strand one
+        assert all(self.pool.is_pending(i) for i in pending_before if i in self.pool)
         # whatever left during the batch was counted as evicted, replaced or dropped
         gone = before - {tx.id for tx in self.pooled()}
         assert self.left() - left_before == len(gone) + rewritten
@@ -146,17 +149,24 @@ class MempoolMachine(RuleBasedStateMachine):
             assert count + 1 > self.config.max_txs or size + tx.size > self.config.max_bytes
 
     @precondition(lambda self: len(self.pool) > 0)
-    @rule(data=st.data(), bump_pct=st.integers(0, 30))
-    def replace(self, data: st.DataObject, bump_pct: int) -> None:
+    @rule(data=st.data(), bump_pct=st.integers(0, 30), extra=st.sampled_from([0, 0, 40]))
+    def replace(self, data: st.DataObject, bump_pct: int, extra: int) -> None:
         old = data.draw(st.sampled_from(sorted(self.pooled(), key=lambda tx: tx.id)))
         wallet = next(w for w in SENDERS if w.address == old.sender)
         fee = old.fee * (100 + bump_pct) // 100 + (1 if bump_pct >= 10 else 0)
-        new = transfer(wallet, old.nonce, fee, amount=old.amount, data=old.data)
+        new = transfer(wallet, old.nonce, fee, amount=old.amount, data=old.data + bytes(extra))
         [result] = self.submit([new], signatures_checked=True)
         if result.accepted:
             assert old.id not in self.pool
-        if fee * 100 < old.fee * 110:
-            assert result.code == Refusal.REPLACEMENT_UNDERPRICED or new.id == old.id
+        outbids = (
+            fee > old.fee
+            and fee * 100 >= old.fee * 110
+            and fee * old.size * 100 >= old.fee * new.size * 110
+        )
+        if new.id == old.id:
+            assert result.code == Refusal.DUPLICATE
+        else:
+            assert (result.code == Refusal.REPLACEMENT_UNDERPRICED) == (not outbids), result
 
     @rule(max_txs=st.integers(0, 10), max_bytes_in_txs=st.integers(0, 10))
     def commit_block(self, max_txs: int, max_bytes_in_txs: int) -> None:
@@ -249,7 +259,7 @@ class MempoolMachine(RuleBasedStateMachine):
 
 TestMempoolMachine = MempoolMachine.TestCase
 TestMempoolMachine.settings = settings(
-    max_examples=120,
+    max_examples=250,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

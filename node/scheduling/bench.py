@@ -165,8 +165,10 @@ def run_bench(
     learned policy's model on the first part and bench on the rest."""
     trace = trace.sorted_by_arrival()
     learned_model = None
+    start_nonces: dict[str, int] = {}
     if train_frac is not None:
         head, trace = trace.split(train_frac)
+        start_nonces = head.next_nonces()  # the bench starts where the head left off
         config = train_config or TrainConfig(seed=seed, production=production)
         trained = train(head, config, source=f"{workload} (first {train_frac:g})")
         learned_model = parse_model(trained.model_bytes, "trained model", trained.sha256)
@@ -177,7 +179,7 @@ def run_bench(
             )
     if len(trace) == 0:
         raise ConfigError("the workload has no transactions to bench", code="bad_trace")
-    replayer = Replayer(trace)
+    replayer = Replayer(trace, start_nonces)
     report = BenchReport(workload=workload, seed=seed, production=production, bench_rows=len(trace))
     blocks = production.block_count(trace)
     for name in policies:

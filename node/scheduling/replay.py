@@ -113,11 +113,16 @@ class Replayer:
     """A trace, its transactions and labels, ready to replay under any policy.
 
     The trace must be in arrival order (``Trace.sorted_by_arrival``).
+    Every account starts at nonce 0, or at ``start_nonces[name]`` (the
+    state after an earlier part of the trace, see ``Trace.next_nonces``).
     """
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace, start_nonces: Mapping[str, int] | None = None) -> None:
         assert np.all(np.diff(trace.arrival_s) >= 0), "replay needs a trace in arrival order"
         self.trace = trace
+        self.start_nonces = {
+            address_of(name): nonce for name, nonce in (start_nonces or {}).items()
+        }
         self.txs = build_transactions(trace)
         self.row_of: dict[bytes, int] = {}
         for i, tx in enumerate(self.txs):
@@ -142,7 +147,7 @@ class Replayer:
         n = len(trace)
         admitted = np.zeros(n, dtype=bool)
         included = np.full(n, np.nan)
-        next_nonce: dict[bytes, int] = {}
+        next_nonce: dict[bytes, int] = dict(self.start_nonces)
 
         def accounts(address: bytes) -> tuple[int, int]:
             return BENCH_BALANCE, next_nonce.get(address, 0)

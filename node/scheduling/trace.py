@@ -100,6 +100,21 @@ class Trace:
             return self
         return self.take(order)
 
+    def next_nonces(self) -> dict[str, int]:
+        """Each sender's next nonce once its txs here are committed: the
+        first nonce missing from its run 0, 1, 2, ... (a tx behind a nonce
+        gap never commits, so it does not count)."""
+        used: dict[str, set[int]] = {}
+        for sender, nonce in zip(self.sender, self.nonce.tolist(), strict=True):
+            used.setdefault(sender, set()).add(nonce)
+        out: dict[str, int] = {}
+        for sender, nonces in used.items():
+            n = 0
+            while n in nonces:
+                n += 1
+            out[sender] = n
+        return out
+
     def split(self, fraction: float) -> tuple[Trace, Trace]:
         """The first ``fraction`` of the rows (by arrival) and the rest."""
         if not 0.0 < fraction < 1.0:

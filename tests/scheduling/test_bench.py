@@ -82,6 +82,8 @@ def test_train_frac_trains_on_the_head_and_benches_the_tail(tiny_trace: Trace) -
     )
     assert report.bench_rows == len(tiny_trace) - round(len(tiny_trace) * 0.5)
     assert logs and "model sha256" in logs[0]
+    # the tail starts from the state the head left: its txs are executable
+    assert report.policies["learned"].included > 0.5 * report.bench_rows  # (capacity ~0.7)
     assert report.model_sha256 is not None and report.model_sha256 in logs[0]
 
 

@@ -101,3 +101,18 @@ def test_split_keeps_arrival_order(tiny_trace: Trace) -> None:
     head, tail = tiny_trace.split(0.25)
     assert len(head) + len(tail) == len(tiny_trace)
     assert head.arrival_s.max() <= tail.arrival_s.min()
+
+
+def test_next_nonces_skip_what_waits_behind_a_gap() -> None:
+    trace = Trace(
+        arrival_s=np.arange(6.0),
+        sender=["a", "a", "a", "b", "b", "c"],
+        recipient=["x"] * 6,
+        nonce=np.array([0, 1, 3, 5, 6, 0]),
+        fee=np.ones(6, dtype=np.int64),
+        size=np.full(6, 200),
+        tx_class=["default"] * 6,
+        deadline_s=np.full(6, np.nan),
+        value=np.zeros(6),
+    )
+    assert trace.next_nonces() == {"a": 2, "b": 0, "c": 1}

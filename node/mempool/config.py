@@ -27,6 +27,10 @@ class Refusal(StrEnum):
     WRONG_CHAIN_ID = "wrong_chain_id"
     #: Encoding larger than ``MempoolConfig.max_tx_bytes``.
     TOO_LARGE = "too_large"
+    #: Sender and recipient are the same (the state refuses it with this code).
+    SELF_TRANSFER = "self_transfer"
+    #: amount + fee exceeds 2^64 - 1 (the state refuses it with this code).
+    OVERFLOW = "overflow"
     #: Fee below ``MempoolConfig.min_fee``.
     FEE_TOO_LOW = "fee_too_low"
     #: The signature is not the sender's over this transaction.

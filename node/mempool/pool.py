@@ -10,7 +10,10 @@ committed state is read through the ``accounts`` callable, which returns
 Admission of a batch
     1. ``duplicate``: the id is pooled or appeared earlier in the batch.
     2. Stateless, cheapest first: ``wrong_chain_id``, ``too_large``
-       (encoding > ``max_tx_bytes``), ``fee_too_low`` (fee < ``min_fee``).
+       (encoding > ``max_tx_bytes``), ``self_transfer`` and ``overflow``
+       (refused by the state with the same codes: such a tx could never
+       execute and would block its sender's later nonces), ``fee_too_low``
+       (fee < ``min_fee``).
     3. ``invalid_signature``: every survivor in ONE batch verification
        (skipped when the caller already checked, e.g. txs from a block).
     4. Nonce against the committed state, read once per sender per batch:
@@ -73,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from node.codec import U64_MAX
 from node.mempool.config import AdmitResult, MempoolConfig, Refusal
 from node.mempool.selection import checked_order, greedy, pending_columns
 from node.mempool.sender import PoolEntry, SenderQueue
@@ -294,6 +298,12 @@ class Mempool:
                 results[i] = self._refuse(
                     tx_id, Refusal.TOO_LARGE, f"{size} bytes, at most {cfg.max_tx_bytes}"
                 )
+            elif tx.sender == tx.recipient:
+                results[i] = self._refuse(
+                    tx_id, Refusal.SELF_TRANSFER, "sender and recipient are the same"
+                )
+            elif tx.amount + tx.fee > U64_MAX:
+                results[i] = self._refuse(tx_id, Refusal.OVERFLOW, "amount + fee exceeds 2^64 - 1")
             elif tx.fee < cfg.min_fee:
                 results[i] = self._refuse(
                     tx_id, Refusal.FEE_TOO_LOW, f"fee {tx.fee} < minimum {cfg.min_fee}"

@@ -30,6 +30,8 @@ def test_the_refusal_codes_are_the_documented_set() -> None:
         "duplicate",
         "wrong_chain_id",
         "too_large",
+        "self_transfer",
+        "overflow",
         "fee_too_low",
         "invalid_signature",
         "nonce_too_low",
@@ -88,6 +90,20 @@ def test_a_fee_below_the_minimum_is_refused(accounts: Accounts) -> None:
     ]
 
 
+def test_a_transfer_to_oneself_is_refused(accounts: Accounts) -> None:
+    # the state would refuse it in a block, and it would hold up A's later nonces
+    pool = make_pool(accounts)
+    to_self = A.transfer(to=A.address, amount=1, fee=100, nonce=0, chain_id=CHAIN_ID)
+    assert codes(pool.admit([to_self], 0.0)) == ["self_transfer"]
+
+
+def test_an_amount_and_fee_beyond_64_bits_is_refused(accounts: Accounts) -> None:
+    accounts.set(A, balance=2**64 - 1)
+    pool = make_pool(accounts)
+    assert codes(pool.admit([transfer(A, 0, fee=2, amount=2**64 - 2)], 0.0)) == ["overflow"]
+    assert codes(pool.admit([transfer(A, 0, fee=1, amount=2**64 - 2)], 0.0)) == [None]
+
+
 def test_bad_signatures_are_refused_and_the_good_ones_of_the_batch_kept(
     accounts: Accounts,
 ) -> None:
@@ -140,7 +156,7 @@ def test_the_balance_must_cover_all_the_senders_pooled_txs(accounts: Accounts) -
 
 def test_an_unknown_sender_has_nothing_to_spend(accounts: Accounts) -> None:
     pool = make_pool(accounts)
-    stranger = transfer(A, 0).replace(sender=RECIPIENT)
+    stranger = transfer(A, 0).replace(sender=bytes(range(32)))
     [result] = pool.admit([stranger], 0.0, signatures_checked=True)
     assert result.code == Refusal.INSUFFICIENT_FUNDS
 

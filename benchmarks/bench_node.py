@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ BLOCK_PARAMS = {
     "max_block_txs": 10_000,
     "max_block_bytes": 4_000_000,
 }
-NODE_CONFIG = {
+NODE_CONFIG: dict[str, dict[str, Any]] = {
     "mempool": {"max_txs": 100_000, "max_bytes": 64 * 2**20},
     "log": {"level": os.environ.get("BENCH_NODE_LOG", "WARNING")},
     "p2p": {"status_interval_s": 1.0},
@@ -374,12 +375,23 @@ def main(argv: list[str] | None = None) -> int:
         "--paced-rate", type=int, default=1000, help="BFT latency run: total tx/s offered"
     )
     parser.add_argument("--only", choices=("single", "bft"), default=None)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
+        help="a node config option for every node, e.g. consensus.relay=false (repeatable)",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep homes and logs here")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument(
         "--profile", type=Path, default=None, help="run node 0 under cProfile, stats to this file"
     )
     args = parser.parse_args(argv)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        table, _, name = key.partition(".")
+        NODE_CONFIG.setdefault(table, {})[name] = tomllib.loads(f"v = {value}")["v"]
     machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"bench_node: {machine}; {args.txs} txs from {args.senders} senders per run")
     figures: dict[str, Any] = {"machine": machine}

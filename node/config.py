@@ -33,6 +33,7 @@ DEFAULT_P2P_PORT = 26656
 DEFAULT_RPC_PORT = 26657
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+RELAY_MODES = ("votes", "all", "none")
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,11 @@ class ConsensusConfig:
     validator: bool = True
     # how often the engine re-sends its status and own messages; 0 = the engine's default
     gossip_interval_ms: int = 0
-    # pass consensus messages received from one peer on to the others
-    relay: bool = True
+    # what a node passes on of the consensus messages a peer sent it: "votes"
+    # (votes and PoA promises: small, and what a quorum needs), "all" (also
+    # proposals, which carry whole blocks: only worth it when validators are
+    # not all connected to each other), or "none"
+    relay: str = "votes"
     # PoW: nonces tried per search call (between calls mining can be interrupted)
     mine_batch: int = 200_000
 
@@ -280,6 +284,8 @@ class _Reader:
 
     def consensus(self, table: Mapping[str, Any]) -> ConsensusConfig:
         cfg: ConsensusConfig = self.section(ConsensusConfig, table, "consensus")
+        if cfg.relay not in RELAY_MODES:
+            raise self.fail("consensus.relay", f"must be one of {list(RELAY_MODES)}")
         if cfg.mine_batch < 1:
             raise self.fail("consensus.mine_batch", "must be at least 1")
         return cfg

@@ -72,9 +72,13 @@ from node.wallet import Wallet
 
 log = logging.getLogger("node.runtime")
 
-# Consensus messages a node passes on to its other peers (the others are
-# point to point: status, sync; a PoW engine relays blocks itself).
-_RELAYED = (ProposalMsg, VoteMsg, SkipMsg)
+# Consensus messages a node passes on to its other peers, by relay mode (the
+# others are point to point: status, sync; a PoW engine relays blocks itself).
+_RELAYED: dict[str, tuple[type, ...]] = {
+    "all": (ProposalMsg, VoteMsg, SkipMsg),
+    "votes": (VoteMsg, SkipMsg),
+    "none": (),
+}
 # Admission times kept for the commit-latency metric, at most.
 _MAX_TRACKED_TXS = 500_000
 # Mempool expiry and gauges, every so often.
@@ -133,6 +137,7 @@ class Node:
         self.genesis = genesis
         self.ledger = ledger
         self.chain_id = genesis.chain_id
+        self.genesis_hash = genesis.hash  # computed once: it hashes the whole genesis
         self.node_id = key.address
         self.policy = policy
         self.admin_enabled = config.rpc.admin_enabled
@@ -159,13 +164,14 @@ class Node:
             **options,
         )
         self.signing = signs
+        self._relayed = _RELAYED[config.consensus.relay]
         # one thread: the nonce search (GIL released) and batch signature checks
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordinet-work")
         self.transport = Transport(
             config=config.p2p,
             node_seed=key.seed,
             chain_id=self.chain_id,
-            genesis_hash=genesis.hash,
+            genesis_hash=self.genesis_hash,
             handler=self,
             head=lambda: (self.ledger.height, self.ledger.head.hash),
         )
@@ -320,7 +326,7 @@ class Node:
             "syncing": self.sync.syncing,
             "best_peer_height": self.sync.best_peer_height,
             "validator": self.signing,
-            "genesis_hash": self.genesis.hash.hex(),
+            "genesis_hash": self.genesis_hash.hex(),
             "p2p_port": self.transport.listen_port,
             "evidence": len(self.evidence),
             "version": __version__,
@@ -508,7 +514,7 @@ class Node:
             self.transport.penalise(peer, f"consensus:{_slug(reason)}"[:100])
 
     def on_message_done(self, peer: PeerId, message: Any, raw: bytes, accepted: bool) -> None:
-        if accepted and self.config.consensus.relay and isinstance(message, _RELAYED):
+        if accepted and isinstance(message, self._relayed):
             self.transport.broadcast(Consensus(raw), exclude=peer)  # type: ignore[arg-type]
 
     def after_event(self) -> None:

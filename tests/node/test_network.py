@@ -54,10 +54,13 @@ def _check_balances(
 def test_four_validators_agree_survive_a_kill_and_a_late_node_syncs(
     cluster_factory: Callable[..., Cluster], consensus: str
 ) -> None:
-    # small sync ranges, so that catching up takes several requests
-    cluster = cluster_factory(
-        consensus, nodes=5, validators=4, accounts=8, config={"sync": {"batch_blocks": 4}}
-    )
+    # small sync ranges, so that catching up takes several requests; the
+    # PoA network relays proposals too (both relay modes run somewhere)
+    config = {
+        "sync": {"batch_blocks": 4},
+        "consensus": {"relay": "all" if consensus == "poa" else "votes"},
+    }
+    cluster = cluster_factory(consensus, nodes=5, validators=4, accounts=8, config=config)
     validators = cluster.nodes[:4]
     late = cluster.nodes[4]
     cluster.start([0, 1, 2, 3])

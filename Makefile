@@ -12,7 +12,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 RUST_SOURCES := $(shell find rust_core/src -name '*.rs' 2>/dev/null) rust_core/Cargo.toml Cargo.toml
 BUILD_STAMP := $(VENV)/.build-stamp
 
-.PHONY: all build test test-rust test-python testnet lint bench soak clean
+.PHONY: all build test test-rust test-python testnet lint bench soak model clean
 
 all: build
 
@@ -52,6 +52,10 @@ bench: build
 
 soak: build
 	$(PY) -m pytest -q -m slow
+
+# Retrain the shipped default scheduling model (deterministic: same bytes).
+model: build
+	$(PY) -m node.scheduling.default_model
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .hypothesis .benchmarks

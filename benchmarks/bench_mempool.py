@@ -70,9 +70,9 @@ def corpus() -> Corpus:
     wallets = [Wallet.from_seed(rng.randbytes(32)) for _ in range(SENDERS)]
     raws = []
     for nonce in range(TXS_PER_SENDER):
-        for wallet in wallets:
+        for i, wallet in enumerate(wallets):
             tx = wallet.transfer(
-                to=wallets[rng.randrange(SENDERS)].address,
+                to=wallets[(i + 1 + rng.randrange(SENDERS - 1)) % SENDERS].address,
                 amount=rng.randint(1, 1_000),
                 fee=rng.randint(1, 10_000),
                 nonce=nonce,

@@ -244,7 +244,8 @@ else:
         else:
             args = case.setup()
             benchmark.pedantic(case.run, args=args, rounds=20, iterations=1, warmup_rounds=1)
-        benchmark.extra_info["figure"] = figure(case, benchmark.stats.stats.min).strip()
+        if benchmark.stats is not None:  # None under --benchmark-disable
+            benchmark.extra_info["figure"] = figure(case, benchmark.stats.stats.min).strip()
 
 
 if __name__ == "__main__":

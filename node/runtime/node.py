@@ -81,6 +81,8 @@ _RELAYED: dict[str, tuple[type, ...]] = {
 }
 # Admission times kept for the commit-latency metric, at most.
 _MAX_TRACKED_TXS = 500_000
+# ... pruned of txs no longer pooled beyond this many
+_TRACKED_TXS_PRUNE = 50_000
 # Mempool expiry and gauges, every so often.
 _HOUSEKEEPING_S = 5.0
 # Refusals by which a peer shows that it relays what it should not.
@@ -219,16 +221,26 @@ class Node:
         if self._started:
             raise RuntimeError("node already started")
         self._started = True
-        await self.transport.start()
         try:
+            try:
+                await self.transport.start()
+            except OSError as exc:
+                raise self._cannot_listen(
+                    "p2p", self.config.p2p.host, self.config.p2p.port, exc
+                ) from None
             runner = web.AppRunner(self.make_rpc_app(), access_log=None, handle_signals=False)
             await runner.setup()
             self._rpc_runner = runner
             site = web.TCPSite(runner, self.config.rpc.host, self.config.rpc.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise self._cannot_listen(
+                    "rpc", self.config.rpc.host, self.config.rpc.port, exc
+                ) from None
             self._rpc_port = _bound_port(runner)
         except BaseException:
-            await self._teardown()
+            await self.stop()
             raise
         log.info(
             "node.started chain=%s node=%s height=%d consensus=%s validator=%s "
@@ -245,12 +257,20 @@ class Node:
         )
 
     async def stop(self) -> None:
-        """Close the P2P links, the API and the loops, the worker thread and the store."""
-        if self._stopped or not self._started:
+        """Close the P2P links, the API and the loops, the worker thread and the
+        store (a node that never started just closes its store)."""
+        if self._stopped:
             return
         self._stopped = True
         await self._teardown()
         log.info("node.stopped height=%d", self.ledger.height)
+
+    def _cannot_listen(self, table: str, host: str, port: int, exc: OSError) -> ConfigError:
+        return ConfigError(
+            f"{self.config.source}: field '{table}.port': cannot listen on {host}:{port}: "
+            f"{exc.strerror or exc}",
+            code="cannot_listen",
+        )
 
     async def _teardown(self) -> None:
         await self.transport.stop()
@@ -287,10 +307,12 @@ class Node:
         while True:
             await asyncio.sleep(_HOUSEKEEPING_S)
             expired = self.mempool.expire(self.clock.now_s())
-            for tx_id in expired:
-                self._admitted_s.pop(tx_id, None)
             if expired:
                 log.info("mempool.expired txs=%d", len(expired))
+            if len(self._admitted_s) > _TRACKED_TXS_PRUNE:
+                # txs that left the pool uncommitted (expired, evicted, replaced)
+                pool = self.mempool
+                self._admitted_s = {i: s for i, s in self._admitted_s.items() if i in pool}
             self._update_gauges()
 
     @property
@@ -506,7 +528,8 @@ class Node:
         self.ledger.store.save_meta(EVIDENCE_META_KEY, json.dumps(self.evidence).encode())
         self.metrics.evidence.labels(kind=str(record.get("kind", "double_sign"))).inc()
         self.events.publish("evidence", record)
-        log.warning("consensus.evidence %s", _fields(record))
+        brief = {k: record.get(k) for k in ("kind", "validator", "height", "round")}
+        log.warning("consensus.evidence %s", _fields(brief))
 
     def on_misbehaved(self, peer: PeerId, reason: str) -> None:
         log.warning("consensus.peer_misbehaved peer=%s reason=%s", _short(peer), _slug(reason))

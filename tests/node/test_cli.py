@@ -113,7 +113,7 @@ def test_init_run_send_and_stop_on_sigterm(tmp_path: Path) -> None:
             "--key",
             str(keyfile),
             "--to",
-            alice.address_hex,
+            Wallet.generate().address_hex,
             "--amount",
             "1000",
             "--fee",
@@ -171,3 +171,19 @@ def test_a_restarted_node_resumes_its_chain(tmp_path: Path) -> None:
         wait_until(lambda: node.height() > height, "a new block after the restart")
     finally:
         assert node.terminate() == 0, node.tail()
+
+
+def test_run_says_which_port_it_cannot_listen_on(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        home = tmp_path / "home"
+        made = ordinet("init", "--home", str(home), "--accounts", "0", "--p2p-port", str(port))
+        assert made.returncode == 0, made.stderr
+        done = ordinet("run", "--home", str(home))
+    assert done.returncode == 2
+    assert "'p2p.port'" in done.stderr and f"127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -10,6 +10,7 @@ still running, so a failing test leaves no process behind.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -68,6 +69,16 @@ def wait_until(predicate: Callable[[], T | None], what: str, deadline_s: float =
             detail = f" (last error: {last_error})" if last_error else ""
             raise AssertionError(f"timed out after {deadline_s} s waiting for: {what}{detail}")
         time.sleep(POLL_S)
+
+
+async def until(predicate: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+    """``wait_until`` for async tests: poll without blocking the loop."""
+    try:
+        async with asyncio.timeout(deadline_s):
+            while not predicate():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {deadline_s} s waiting for: {what}") from None
 
 
 class NodeProcess:

@@ -30,6 +30,14 @@ def ordinet(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess
     )
 
 
+def send_tx(
+    node: NodeProcess, key: Path, to: str, *, amount: int, fee: int, wait: bool = False
+) -> subprocess.CompletedProcess[str]:
+    args = ["tx", "send", "--rpc", node.home.rpc_url, "--key", str(key), "--to", to]
+    args += ["--amount", str(amount), "--fee", str(fee)]
+    return ordinet(*args, *(["--wait"] if wait else []))
+
+
 def _process_of(home: Path) -> NodeProcess:
     config = load_config(home / "config.toml")
     key = Wallet.load(config.node_key)
@@ -68,57 +76,18 @@ def test_init_run_send_and_stop_on_sigterm(tmp_path: Path) -> None:
     node.start()
     try:
         node.wait_ready()
-        sent = ordinet(
-            "tx",
-            "send",
-            "--rpc",
-            node.home.rpc_url,
-            "--key",
-            str(home / "accounts/account0.key"),
-            "--to",
-            alice.address_hex,
-            "--amount",
-            "25",
-            "--fee",
-            "2",
-            "--wait",
-        )
+        funded = home / "accounts/account0.key"
+        sent = send_tx(node, funded, alice.address_hex, amount=25, fee=2, wait=True)
         assert sent.returncode == 0, sent.stderr + sent.stdout
         tx_id = sent.stdout.splitlines()[0]
         assert len(bytes.fromhex(tx_id)) == 32
         assert '"accepted": true' in sent.stdout
         # the nonce comes from the node: a second send needs no --nonce either
-        second = ordinet(
-            "tx",
-            "send",
-            "--rpc",
-            node.home.rpc_url,
-            "--key",
-            str(home / "accounts/account0.key"),
-            "--to",
-            alice.address_hex,
-            "--amount",
-            "5",
-            "--fee",
-            "2",
-            "--wait",
-        )
+        second = send_tx(node, funded, alice.address_hex, amount=5, fee=2, wait=True)
         assert second.returncode == 0, second.stderr + second.stdout
         assert node.client.account(alice.address)["balance"] == 30
-        refused = ordinet(
-            "tx",
-            "send",
-            "--rpc",
-            node.home.rpc_url,
-            "--key",
-            str(keyfile),
-            "--to",
-            Wallet.generate().address_hex,
-            "--amount",
-            "1000",
-            "--fee",
-            "1",
-        )
+        broke = Wallet.generate().address_hex
+        refused = send_tx(node, keyfile, broke, amount=1000, fee=1)
         assert refused.returncode == 1 and "insufficient_funds" in refused.stdout
         last_height = node.height()
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nodekit import until
 
 from node.consensus.messages import StatusMsg
 from node.errors import DecodeError
@@ -32,15 +33,6 @@ def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
         assert leftover == [], f"tasks left running: {leftover}"
 
     asyncio.run(main())
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            while not predicate():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for: {what}") from None
 
 
 @pytest.fixture

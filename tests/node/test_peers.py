@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import aiohttp
-from nodekit import Cluster, NodeProcess
+from nodekit import Cluster, NodeProcess, until
 
 from node import crypto
 from node.p2p import Message, P2PConfig, PeerInfo, Transport
@@ -28,15 +28,6 @@ class QuietPeer:
 
     async def on_peer_disconnected(self, peer_id: bytes, reason: str) -> None:
         return None
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            while not predicate():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for: {what}") from None
 
 
 async def refused_reasons(node: NodeProcess, chain_id: str, genesis_hash: bytes) -> set[str]:

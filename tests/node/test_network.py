@@ -1,12 +1,13 @@
 """Four real validator processes on loopback, BFT and PoA: they agree on one
-chain, survive a SIGKILL, and a late node syncs the whole chain."""
+chain, survive a SIGKILL, a late node syncs the whole chain, and a node cut
+off by a partition catches up after the heal."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-from nodekit import Cluster, NodeProcess
+from nodekit import Cluster, NodeProcess, wait_until
 
 from node.wallet import Wallet
 
@@ -103,3 +104,21 @@ def test_four_validators_agree_survive_a_kill_and_a_late_node_syncs(
     upto = cluster.assert_same_chain(cluster.nodes)
     assert upto >= target
     _check_balances(cluster, cluster.nodes, delta, recipients)
+
+    # 4. Back from a partition: cut validator 2 off (admin calls on both sides);
+    # the other three (a quorum) go on; after the heal it catches up.
+    cut = validators[2]
+    rest = [n for n in cluster.nodes if n is not cut]
+    cut_id = cut.status()["node_id"]
+    for node in rest:
+        node.client.admin_partition([cut_id])
+    cut.client.admin_partition([n.status()["node_id"] for n in rest])
+    wait_until(lambda: cut.status()["peers"] == 0, "the cut node has no peers")
+    target = max(cluster.heights(rest)) + 3
+    cluster.wait_height(target, rest)
+    assert cut.height() < target
+    for node in cluster.nodes:
+        node.client.admin_heal()
+    cluster.wait_height(target, [cut])
+    cluster.wait_height(target + 2, cluster.nodes)
+    cluster.assert_same_chain(cluster.nodes)

@@ -8,6 +8,7 @@
 - ``clock``: ``Clock``, the only place the runtime reads time
 - ``logs``: structured log lines (key=value or JSON)
 - ``run``: ``run_node``, what ``ordinet run`` does (signals, clean stop)
+- ``home``: ``init_homes``, writing node homes (``ordinet init``, tests)
 """
 
 from node.runtime.node import Node, build_node

@@ -129,7 +129,11 @@ class NodeProcess:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout_s)
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()  # never leave a process behind, even when the test fails
+            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.tail()}") from None
         self.client.close()
         return code
 

@@ -156,3 +156,36 @@ def test_a_relayed_tx_with_a_bad_signature_costs_the_peer(home: HomeSet) -> None
             await node.stop()
 
     run(body)
+
+
+def test_a_pow_node_mines_in_its_worker_thread_and_stops_mid_search(tmp_path: Path) -> None:
+    homes = init_homes(
+        tmp_path / "pow",
+        consensus="pow",
+        accounts=1,
+        params={"block_interval_ms": 100, "pow_initial_target": bytes.fromhex("00ff" + "ff" * 30)},
+        config_overrides={
+            "rpc": {"port": 0},
+            "p2p": {"port": 0},
+            "consensus": {"mine_batch": 5000},
+        },
+    )
+    sender = homes.accounts[0]
+    tx = sender.transfer(to=bytes(32), amount=3, fee=2, nonce=0, chain_id=homes.genesis.chain_id)
+
+    async def body() -> None:
+        node = _node(homes)
+        await node.start()
+        try:
+            assert (await node.submit_txs([tx.encode()]))[0].accepted
+            await until(lambda: node.ledger.height >= 3, "three mined blocks")
+            found = node.ledger.tx(tx.id)
+            assert found is not None
+            block = node.ledger.block(found[1])
+            assert block is not None and block.header.proposer == node.node_id
+            # the miner earned the fee
+            assert node.ledger.account(node.node_id).balance >= 2
+        finally:
+            await node.stop()  # while a nonce search is in flight
+
+    run(body)

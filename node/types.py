@@ -155,6 +155,8 @@ class Transaction:
         r = Reader(data, "transaction")
         tx = cls._read(r)
         r.finish()
+        # The encoding is canonical, so the input bytes ARE the encoding.
+        object.__setattr__(tx, "_encoded", bytes(data))
         return tx
 
     @classmethod

@@ -471,6 +471,10 @@ class Node:
             last_commit=request.last_commit,
             pow_target=request.pow_target if request.pow_target is not None else ZERO_HASH,
         )
+        if refused:
+            # The state cannot execute these: left in the pool, each would be
+            # picked again for every block and hold back its sender's later nonces.
+            self.mempool.remove([tx.id for tx, _ in refused])
         elapsed_s = self.clock.monotonic_s() - start_s
         self.metrics.block_build_seconds.observe(elapsed_s)
         log.debug(

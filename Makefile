@@ -39,7 +39,13 @@ test-python: build
 test: build test-rust test-python
 
 testnet: build
-	$(BIN)/ordinet testnet up --profile configs/testnet/make-testnet.toml
+	@if [ -f configs/testnet/make-testnet.toml ]; then \
+		$(BIN)/ordinet testnet up --profile configs/testnet/make-testnet.toml; \
+	else \
+		echo "ordinet testnet is not built yet (the testnet issue). Meanwhile, by hand:"; \
+		echo "  $(BIN)/ordinet init --home /tmp/ordinet --nodes 4 --consensus bft"; \
+		echo "  then 'ordinet run --home' each node home it printed, in its own terminal"; \
+	fi
 
 lint: build
 	$(BIN)/ruff check node tests benchmarks

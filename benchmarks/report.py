@@ -327,6 +327,8 @@ def write_chart(results: list[Result], path: Path) -> None:
         ax.plot([r.target_ratio] * 2, [y - 0.4, y + 0.4], color="black", linewidth=2)
         label = f"{r.ratio:.1f}x (cpu {r.cpu_ratio:.1f}x)"
         ax.annotate(label, (r.ratio, y), xytext=(4, -4), textcoords="offset points")
+    widest = max([r.ratio for r in results] + [r.target_ratio for r in results], default=1.0)
+    ax.set_xlim(0, widest * 1.4)  # room for the labels
     ax.set_yticks(list(positions), names)
     ax.invert_yaxis()
     ax.set_xlabel("speed-up over the Python reference (black bar: target)")

@@ -588,8 +588,11 @@ class Proposal:
         signature: bytes = ZERO_SIGNATURE,
     ) -> None:
         check_uint(round, 32, "round")
-        if not isinstance(pol_round, int) or not (pol_round == -1 or 0 <= pol_round < round):
-            raise ValueError(f"pol_round must be -1 or in [0, round), got {pol_round}")
+        # pol_round travels as a signed 32-bit integer (-1 = none).
+        if not isinstance(pol_round, int) or not (
+            pol_round == -1 or 0 <= pol_round < min(round, 2**31)
+        ):
+            raise ValueError(f"pol_round must be -1 or in [0, min(round, 2^31)), got {pol_round}")
         set_ = object.__setattr__
         set_(self, "height", check_uint(height, 64, "height"))
         set_(self, "round", round)

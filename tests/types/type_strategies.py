@@ -61,7 +61,11 @@ commits = st.builds(
 @st.composite
 def proposals(draw: st.DrawFn) -> Proposal:
     round_ = draw(U32)
-    pol_round = draw(st.one_of(st.just(-1), st.integers(0, max(round_ - 1, 0)))) if round_ else -1
+    pol_round = (
+        draw(st.one_of(st.just(-1), st.integers(0, min(max(round_ - 1, 0), 2**31 - 1))))
+        if round_
+        else -1
+    )
     return Proposal(
         height=draw(U64),
         round=round_,

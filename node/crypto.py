@@ -49,7 +49,9 @@ Proof of work
 Threads
     Batch calls (``sha256_many*``, ``merkle_*``, ``verify_batch``,
     ``pow_search``) copy their input, release the GIL and use every core
-    for large inputs; other Python threads run meanwhile.
+    for large inputs; other Python threads run meanwhile. (A ``bytes``
+    buffer is read in place rather than copied: it cannot change, and the
+    caller holds it until the call returns.)
 
 Errors
     Wrong lengths, bad indices and ragged buffers raise ``ValueError``;

@@ -16,10 +16,11 @@ pub type Hash = [u8; HASH_SIZE];
 /// Batches of fewer items are hashed on the calling thread.
 ///
 /// Measured with `cargo test --release -- --ignored calibrate --nocapture`
-/// on 64-byte items (2 cores, SHA-NI, ~80 ns an item): up to a few hundred
-/// items the parallel pass is no faster (waking a worker costs tens of
-/// microseconds); from about a thousand it is 1.7-1.9x faster.
-pub const PARALLEL_FROM: usize = 1024;
+/// on 64-byte items (2 cores, SHA-NI lanes, ~45 ns an item): from 2048
+/// items on, two threads are 1.4x faster, and 2x from 8192; below that the
+/// gain is small and erratic, since waking a worker costs tens of
+/// microseconds.
+pub const PARALLEL_FROM: usize = 2048;
 
 /// Items a rayon worker hashes at once.
 const CHUNK: usize = 256;

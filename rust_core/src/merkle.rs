@@ -18,10 +18,11 @@ use crate::lanes::{digest_all, Message};
 /// Subtrees of fewer leaves are built on the calling thread.
 ///
 /// Measured with `cargo test --release -- --ignored calibrate --nocapture`
-/// on 32-byte leaves (2 cores): a 1024-leaf tree takes ~0.19 ms serially and
-/// ~0.10 ms split in two; smaller trees gain less and less, and the
-/// threshold also keeps rayon's tasks at least that coarse.
-pub const PARALLEL_FROM: usize = 1024;
+/// on 32-byte leaves (2 cores): a 4096-leaf tree takes ~0.29 ms on one
+/// thread and ~0.16 ms on two (2^20 leaves: 74 ms and 38 ms); at 2048
+/// leaves the gain (up to 1.8x) comes and goes with the workers' wake-up
+/// latency.
+pub const PARALLEL_FROM: usize = 4096;
 
 /// Complete subtrees of at most this many leaves are hashed level by level
 /// in one buffer (32 KiB of leaf hashes), four hashes at a time.

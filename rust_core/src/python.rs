@@ -3,8 +3,13 @@
 //! Everything here is conversion. Arguments are checked and copied into
 //! owned Rust values while the GIL is held; batch work then runs with the GIL
 //! released (`py.detach`), possibly on both cores; results are converted
-//! back. A [`CoreError`] becomes a `ValueError` in one place (`From` below);
-//! an object that is not bytes-like or not an int is a `TypeError`.
+//! back. One exception to the copy: a large `bytes` buffer is read in place,
+//! because nothing can change a `bytes` object and the caller keeps it alive
+//! for the whole call (copying 32 MiB would cost a third of a 2^20-leaf
+//! Merkle root). A [`CoreError`] becomes a `ValueError` in one place (`From`
+//! below); an object that is not bytes-like or not an int is a `TypeError`.
+
+use std::borrow::Cow;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
@@ -75,6 +80,20 @@ fn with_bytes<R>(obj: &Bound<'_, PyAny>, what: Arg, read: impl FnOnce(&[u8]) -> 
 /// An owned copy of a bytes-like object.
 fn owned_bytes(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<Vec<u8>> {
     with_bytes(obj, Arg::named(what), <[u8]>::to_vec)
+}
+
+/// The bytes of a bytes-like object, for work done without the GIL: a
+/// `bytes` object is borrowed (immutable, and the caller holds it until the
+/// call returns); any other buffer is copied, since its owner could change
+/// it while the GIL is released.
+fn bytes_for_detached_work<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    what: &'static str,
+) -> PyResult<Cow<'a, [u8]>> {
+    match obj.cast::<PyBytes>() {
+        Ok(bytes) => Ok(Cow::Borrowed(bytes.as_bytes())),
+        Err(_) => Ok(Cow::Owned(owned_bytes(obj, what)?)),
+    }
 }
 
 /// A bytes-like object of exactly `N` bytes.
@@ -177,7 +196,7 @@ fn sha256_many_packed<'py>(
     item_size: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let item_size = item_size_arg(item_size)?;
-    let buf = owned_bytes(buf, "buf")?;
+    let buf = bytes_for_detached_work(buf, "buf")?;
     let digests = py.detach(|| hash::sha256_many_packed(&buf, item_size))?;
     Ok(PyBytes::new(py, &digests))
 }
@@ -199,7 +218,7 @@ fn merkle_root_packed<'py>(
     item_size: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let item_size = item_size_arg(item_size)?;
-    let buf = owned_bytes(buf, "buf")?;
+    let buf = bytes_for_detached_work(buf, "buf")?;
     let root =
         py.detach(|| PackedItems::new(&buf, item_size).map(|items| merkle::merkle_root(&items)))?;
     Ok(PyBytes::new(py, &root))
@@ -322,7 +341,7 @@ fn pow_search(
     let target = fixed_bytes::<HASH_SIZE>(target, "target")?;
     let start = u64_arg(start_nonce, "start_nonce")?;
     let count = u64_arg(count, "count")?;
-    let prefix = owned_bytes(prefix, "prefix")?;
+    let prefix = bytes_for_detached_work(prefix, "prefix")?;
     Ok(py.detach(|| pow::pow_search(&prefix, &target, start, count))?)
 }
 

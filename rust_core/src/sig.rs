@@ -33,10 +33,11 @@ pub type SignatureBytes = [u8; SIGNATURE_SIZE];
 /// batch equation.
 ///
 /// Measured with `cargo test --release -- --ignored calibrate --nocapture`
-/// (2 cores): a signature costs 11-15 us in a batch, so two chunks of a
-/// few dozen already gain ~1.5x from the second core; below that the gain
-/// is lost in rayon's wake-up cost and noise.
-pub const PARALLEL_FROM: usize = 64;
+/// (2 cores): a signature costs ~15 us even in a small batch, so two chunks
+/// of 8 already finish 1.6x sooner than one of 16 (64: 1.9x); smaller
+/// batches are left alone, where a worker's wake-up would be a visible
+/// share of the work.
+pub const PARALLEL_FROM: usize = 16;
 
 /// Most signatures in one batch equation.
 ///
@@ -45,7 +46,7 @@ pub const PARALLEL_FROM: usize = 64;
 /// signatures on 2 cores: chunks of 256 give ~147k/s, 1024 ~164k/s, 5000
 /// ~172k/s), but a chunk that fails is re-checked one signature at a time,
 /// so each bad signature costs up to a chunk of single verifications
-/// (~30 ms for 1024).
+/// (~25 ms for 1024).
 pub const MAX_CHUNK: usize = 1024;
 
 /// The public key of `seed`.

@@ -119,7 +119,7 @@ def test_every_proof_matches_reference_path_and_verifies(leaves: list[bytes]) ->
         assert crypto.verify_merkle_proof(leaf, index, len(leaves), proof, root)
 
 
-@pytest.mark.parametrize("n", [1023, 1024, 1025, 2049, 5000])
+@pytest.mark.parametrize("n", [1023, 1024, 1025, 2049, 4096, 4097, 9000])
 def test_large_trees_built_in_parallel_match_reference(n: int) -> None:
     leaves = [i.to_bytes(32, "big") for i in range(n)]
     root = ref.mth(leaves)

@@ -188,7 +188,7 @@ def corrupt_some(
     return keys, msgs, sigs
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 63, 64, 65, 300, 1100, 2500])
+@pytest.mark.parametrize("size", [0, 1, 2, 15, 16, 17, 64, 300, 1100, 2500])
 def test_batch_agrees_with_single_verification(size: int) -> None:
     keys, msgs, sigs = signed(size, seed=size)
     rng = random.Random(size)

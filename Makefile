@@ -52,6 +52,7 @@ lint: build
 	$(BIN)/ruff format --check node tests benchmarks
 	$(BIN)/mypy
 	cargo clippy --quiet -p rust_core --all-targets -- -D warnings
+	cargo clippy --quiet -p rust_core --all-targets --features python -- -D warnings
 
 bench: build
 	$(PY) benchmarks/report.py

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "node.sim.cli",
     "node.scheduling.cli",
     "node.node_cli",
+    "node.testnet.cli",
 )
 
 

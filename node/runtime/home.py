@@ -92,8 +92,10 @@ def init_homes(
     log_level: str = "INFO",
     config_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     overwrite: bool = False,
+    node_dirs: bool = False,
 ) -> HomeSet:
-    """Write ``nodes`` homes under ``base`` (``base`` itself when ``nodes == 1``).
+    """Write ``nodes`` homes under ``base`` (``base`` itself when ``nodes == 1``,
+    unless ``node_dirs``: then always ``base/nodeI``).
 
     ``validators`` (default: all) is how many of the nodes' keys the genesis
     lists as validators; the others follow the chain. ``accounts`` funded
@@ -109,7 +111,7 @@ def init_homes(
         raise ConfigError(f"init: validators must be in [0, {nodes}], got {n_validators}")
     if consensus != "pow" and n_validators == 0:
         raise ConfigError(f"init: consensus '{consensus}' needs at least one validator")
-    paths = [base] if nodes == 1 else [base / f"node{i}" for i in range(nodes)]
+    paths = [base] if nodes == 1 and not node_dirs else [base / f"node{i}" for i in range(nodes)]
     for path in paths:
         if (path / CONFIG_FILE_NAME).exists() and not overwrite:
             raise ConfigError(f"{path / CONFIG_FILE_NAME}: already exists (refusing to overwrite)")

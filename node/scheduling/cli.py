@@ -20,8 +20,8 @@ from typing import Any
 
 from node.errors import ConfigError
 from node.scheduling.replay import BlockProduction
-from node.scheduling.trace import Trace, read_trace, write_trace
-from node.scheduling.workloads import generate, load_workload
+from node.scheduling.trace import write_trace
+from node.scheduling.workloads import generate, load_trace, load_workload
 
 DEFAULT_POLICIES = "fifo,fee,learned,oracle"
 
@@ -145,13 +145,6 @@ def _fraction(text: str) -> float:
     if not value < 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
     return value
-
-
-def load_trace(path: Path, seed: int) -> Trace:
-    """A trace file, or a workload TOML generated with ``seed``."""
-    if path.suffix.lower() == ".toml":
-        return generate(load_workload(path), seed)
-    return read_trace(path)
 
 
 def _err(message: str) -> None:

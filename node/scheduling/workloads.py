@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from node.errors import ConfigError
-from node.scheduling.trace import Trace
+from node.scheduling.trace import Trace, read_trace
 from node.types import MAX_TX_DATA
 
 # Encoded size of a transaction on the bench chain (chain id "bench", no
@@ -477,3 +477,11 @@ def _number_nonces(senders: list[str], gaps: np.ndarray) -> np.ndarray:
             out[i] = base
             next_nonce[sender] = base + 1
     return out
+
+
+def load_trace(path: str | Path, seed: int) -> Trace:
+    """A trace file (.csv, .jsonl), or a workload description (.toml) generated with ``seed``."""
+    path = Path(path)
+    if path.suffix.lower() == ".toml":
+        return generate(load_workload(path), seed)
+    return read_trace(path)

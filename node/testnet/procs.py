@@ -1,0 +1,116 @@
+"""Node processes of a testnet: start one, tell its state, signal it.
+
+Each node is ``python -m node run --home HOME`` in a session of its own
+(so a Ctrl-C in the terminal reaches the supervisor, which then stops the
+nodes in order, not the nodes directly), with stdout and stderr appended
+to ``HOME/node.log``. Processes are known by pid alone, because a detached
+testnet outlives the command that started it; before a pid is trusted its
+``/proc`` command line must name the node's home, so a stale pid reused
+by another program is never signalled.
+
+A supervised node (started by a foreground ``testnet up``) also dies with
+its supervisor: a tiny launcher sets ``PR_SET_PDEATHSIG`` before exec'ing
+the node, so not even a SIGKILL of the supervisor leaves a node behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+RUNNING, PAUSED, GONE = "running", "paused", "gone"
+
+# Run by `python -c`: die with the parent (Linux prctl PR_SET_PDEATHSIG = 1),
+# give up if the parent is already gone, then become the node.
+_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(70)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def node_argv(home: Path) -> list[str]:
+    return [sys.executable, "-m", "node", "run", "--home", str(home)]
+
+
+def start_node(home: Path, log_path: Path, *, supervised: bool) -> int:
+    """Start the node of ``home``; its pid."""
+    argv = node_argv(home)
+    if supervised and sys.platform.startswith("linux"):
+        argv = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
+
+
+def process_state(pid: int | None, home: Path) -> str:
+    """``running``, ``paused`` (SIGSTOPped) or ``gone`` (exited, or the pid
+    now belongs to something that is not this node). Reaps our own children."""
+    if pid is None:
+        return GONE
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return GONE
+    except ChildProcessError:
+        pass  # not our child (a detached testnet): look in /proc
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return GONE
+    state = stat.rsplit(")", 1)[1].split()[0]
+    if state in ("Z", "X", "x"):
+        return GONE
+    if str(home).encode() not in cmdline:
+        return GONE
+    return PAUSED if state in ("T", "t") else RUNNING
+
+
+def wait_gone(pid: int, home: Path, timeout_s: float) -> bool:
+    """Wait until the process is gone; whether it went within ``timeout_s``."""
+    end = time.monotonic() + timeout_s
+    while process_state(pid, home) != GONE:
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def send(pid: int | None, home: Path, sig: signal.Signals) -> bool:
+    """Send ``sig`` if the process is still this node's; whether it was sent."""
+    if pid is None or process_state(pid, home) == GONE:
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill(pid: int | None, home: Path) -> None:
+    """SIGKILL and wait until the process is gone (a crash: no cleanup)."""
+    if pid is not None and send(pid, home, signal.SIGKILL):
+        wait_gone(pid, home, 30.0)
+
+
+def terminate(pid: int | None, home: Path, timeout_s: float = 30.0) -> bool:
+    """Stop gracefully: SIGCONT (a paused node cannot act on SIGTERM), SIGTERM,
+    and SIGKILL after ``timeout_s``. Whether it stopped on SIGTERM."""
+    if pid is None or process_state(pid, home) == GONE:
+        return True
+    send(pid, home, signal.SIGCONT)
+    send(pid, home, signal.SIGTERM)
+    if wait_gone(pid, home, timeout_s):
+        return True
+    kill(pid, home)
+    return False

@@ -194,7 +194,13 @@ class Connection:
             await self.ws.close(code=code, message=reason.encode()[:120])
 
     def stop_tasks(self, error: Exception) -> list[asyncio.Task[None]]:
-        """Cancel the writer, dispatcher and request tasks; fail our pending requests."""
+        """Cancel the writer, dispatcher and request tasks; fail our pending requests.
+
+        The connection counts as closing from here on, so that no request is
+        made on it while it is being unregistered (nothing would fail it).
+        """
+        if self.close_reason is None:
+            self.close_reason = "stopped"
         for pending in self.pending.values():
             if not pending.future.done():
                 pending.future.set_exception(error)

@@ -492,7 +492,10 @@ class Transport:
             compress=False,
             timeout=self.config.close_timeout_s,
         )
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the dialer gave up before our answer: nothing to do
+            return ws
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

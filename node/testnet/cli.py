@@ -369,9 +369,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if args.rpc:
         urls = [u.strip() for u in args.rpc.split(",") if u.strip()]
         if not urls or not all(u.startswith(("http://", "https://")) for u in urls):
-            raise ConfigError(
-                f"load: --rpc must be http:// URLs, comma-separated, got {args.rpc!r}"
-            )
+            raise ConfigError(f"load: --rpc takes http:// URLs, comma-separated, not {args.rpc!r}")
     else:
         urls = [n.rpc_url for n in load_manifest(args.home).nodes]
     accounts = args.accounts or args.home / "accounts"

@@ -18,7 +18,10 @@ from node.testnet.profile import HEAL, RESTART, RESUME, load_profile
 PROFILES = Path(__file__).resolve().parents[2] / "configs" / "testnet"
 
 
-def _run_profile(name: str, home: Path, timeout_s: float) -> dict:
+def _run_profile(name: str, home: Path, timeout_s: float, *, every_repair: bool) -> dict:
+    """Run a profile in the foreground; check the summary. With ``every_repair``,
+    the network must recover after each repair before the next step; else
+    after the last one (compound faults may outlast the gap: see docs/TESTNET.md)."""
     profile = load_profile(PROFILES / name).check()
     out = ordinet("testnet", "up", "--profile", PROFILES / name, "--home", home,
                   timeout_s=timeout_s)  # fmt: skip
@@ -32,11 +35,9 @@ def _run_profile(name: str, home: Path, timeout_s: float) -> dict:
     events = summary["events"]
     assert [e["action"] for e in events] == [p.describe() for p in profile.perturbations]
     assert not any(e["error"] for e in events)
-    # after every repair the whole network moves on before the next step
-    repairs = (RESTART, RESUME, HEAL)
-    for event in events:
-        if event["action"].split()[0] in repairs:
-            assert event["synced_s"] is not None, f"no recovery after {event['action']}"
+    repairs = [e for e in events if e["action"].split()[0] in (RESTART, RESUME, HEAL)]
+    for event in repairs if every_repair else repairs[-1:]:
+        assert event["synced_s"] is not None, f"no recovery after {event['action']}"
     # and nothing is left running
     for node in load_manifest(home).nodes:
         assert node.state == "stopped"
@@ -44,13 +45,13 @@ def _run_profile(name: str, home: Path, timeout_s: float) -> dict:
 
 
 def test_short_chaos_profile(net_home: Path) -> None:
-    summary = _run_profile("chaos-short.toml", net_home, timeout_s=600)
+    summary = _run_profile("chaos-short.toml", net_home, timeout_s=600, every_repair=True)
     assert summary["blocks"] > 10
 
 
 @pytest.mark.slow
 def test_long_chaos_profile(net_home: Path) -> None:
-    summary = _run_profile("chaos.toml", net_home, timeout_s=1500)
+    summary = _run_profile("chaos.toml", net_home, timeout_s=1500, every_repair=False)
     assert summary["blocks"] > 100
 
 

@@ -2,7 +2,7 @@
 
 A node's home directory holds its config (``config.toml``), its genesis,
 its node key and its data. ``load_config(path)`` reads the file with
-``tomllib``, fills in defaults, resolves relative paths against the home
+``read_toml``, fills in defaults, resolves relative paths against the home
 directory and checks every value; any problem is a ``ConfigError`` whose
 message names the file, the field and why. configs/node.toml documents
 every option with its default.
@@ -18,7 +18,6 @@ never touches more than the one file.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from node.errors import ConfigError
 from node.mempool import MempoolConfig
 from node.p2p.config import P2PConfig
+from node.tomlfile import read_toml
 
 CONFIG_FILE_NAME = "config.toml"
 DEFAULT_P2P_PORT = 26656
@@ -120,16 +120,7 @@ class NodeConfig:
 def load_config(path: str | Path, *, home: str | Path | None = None) -> NodeConfig:
     """Read a node config file; ``home`` defaults to the file's directory."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: config file is not UTF-8: {exc}") from exc
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values = read_toml(path, "config file")
     base = Path(home) if home is not None else path.parent
     return NodeConfig.from_mapping(values, home=base.resolve(), source=str(path))
 

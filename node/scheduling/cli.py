@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from node.argtypes import positive, positive_int
 from node.errors import ConfigError
 from node.scheduling.replay import BlockProduction
 from node.scheduling.trace import write_trace
@@ -39,7 +40,7 @@ def register(subparsers: Any) -> None:
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument("--out", required=True, type=Path, help="trace file (.csv or .jsonl)")
     gen.add_argument(
-        "--duration", type=_positive_float, default=None, help="override the workload's duration_s"
+        "--duration", type=positive, default=None, help="override the workload's duration_s"
     )
     gen.set_defaults(func=cmd_gen)
 
@@ -53,8 +54,8 @@ def register(subparsers: Any) -> None:
         default=0.2,
         help="share of rows (the last ones) held out for metrics (default 0.2)",
     )
-    tr.add_argument("--trees", type=_positive_int, default=100, help="boosting stages")
-    tr.add_argument("--max-depth", type=_positive_int, default=4, help="depth of each tree")
+    tr.add_argument("--trees", type=positive_int, default=100, help="boosting stages")
+    tr.add_argument("--max-depth", type=positive_int, default=4, help="depth of each tree")
     _production_args(tr)
     tr.set_defaults(func=cmd_train)
 
@@ -97,7 +98,7 @@ def _production_args(p: argparse.ArgumentParser) -> None:
         default=0,
         help="blocks to produce (default: enough to cover the trace)",
     )
-    p.add_argument("--block-size", type=_positive_int, default=100, help="max txs per block")
+    p.add_argument("--block-size", type=positive_int, default=100, help="max txs per block")
     p.add_argument(
         "--block-bytes",
         type=int,
@@ -105,7 +106,7 @@ def _production_args(p: argparse.ArgumentParser) -> None:
         help="max bytes per block (default: 350 per tx of --block-size)",
     )
     p.add_argument(
-        "--interval", type=_positive_float, default=1.0, help="seconds between blocks (default 1.0)"
+        "--interval", type=positive, default=1.0, help="seconds between blocks (default 1.0)"
     )
 
 
@@ -120,28 +121,8 @@ def _production(args: argparse.Namespace) -> BlockProduction:
     )
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
 def _fraction(text: str) -> float:
-    value = _positive_float(text)
+    value = positive(text)
     if not value < 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
     return value

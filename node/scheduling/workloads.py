@@ -31,7 +31,6 @@ Example::
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 
 from node.errors import ConfigError
 from node.scheduling.trace import Trace, read_trace
+from node.tomlfile import read_toml
 from node.types import MAX_TX_DATA
 
 # Encoded size of a transaction on the bench chain (chain id "bench", no
@@ -335,14 +335,7 @@ def parse_workload(data: Mapping[str, Any], path: str = "<workload>") -> Workloa
 def load_workload(path: str | Path) -> WorkloadSpec:
     """Read and validate a workload TOML file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read workload: {exc.strerror}", code="bad_workload"
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", code="bad_workload") from None
+    data = read_toml(path, "workload", code="bad_workload")
     return parse_workload(data, str(path))
 
 

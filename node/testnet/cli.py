@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -25,8 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.argtypes import non_negative, positive_int, whole
 from node.errors import ConfigError
-from node.testnet.profile import CONSENSUS_CHOICES, TestnetProfile, load_profile
+from node.testnet.profile import CONSENSUS_CHOICES, TestnetProfile, format_groups, load_profile
 
 DEFAULT_HOME = Path("testnet")
 READY_DEADLINE_S = 180.0
@@ -39,26 +41,6 @@ def register(subparsers: Any) -> None:
 
 
 # -- argument types -------------------------------------------------------------
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def _home(p: argparse.ArgumentParser) -> None:
@@ -88,13 +70,13 @@ def _register_testnet(subparsers: Any) -> None:
         "are up and leaves them running.",
     )
     up.add_argument("--profile", type=Path, help="a testnet profile (configs/testnet/*.toml)")
-    up.add_argument("--nodes", type=_count, help="how many nodes (4)")
+    up.add_argument("--nodes", type=whole, help="how many nodes (4)")
     up.add_argument("--consensus", choices=CONSENSUS_CHOICES, help="engine (bft)")
     up.add_argument("--policy", help="scheduling policy: fifo, fee or learned (fee)")
-    up.add_argument("--load", type=_seconds, metavar="TPS", help="tx/s to send (0: none)")
-    up.add_argument("--duration", type=_seconds, metavar="S", help="seconds to run (0: Ctrl-C)")
-    up.add_argument("--base-port", type=_count, metavar="P", help="ports P.. (default: free)")
-    up.add_argument("--accounts", type=_count, help="funded accounts (256)")
+    up.add_argument("--load", type=non_negative, metavar="TPS", help="tx/s to send (0: none)")
+    up.add_argument("--duration", type=non_negative, metavar="S", help="seconds to run (0: Ctrl-C)")
+    up.add_argument("--base-port", type=whole, metavar="P", help="ports P.. (default: free)")
+    up.add_argument("--accounts", type=whole, help="funded accounts (256)")
     up.add_argument("--detach", action="store_true", help="leave the nodes running and return")
     _home(up)
     up.set_defaults(func=cmd_up)
@@ -115,7 +97,7 @@ def _register_testnet(subparsers: Any) -> None:
     }
     for verb, text in verbs.items():
         v = sub.add_parser(verb, help=text, description=text + ".")
-        v.add_argument("node", type=_count, metavar="NODE", help="node index (0, 1, ...)")
+        v.add_argument("node", type=whole, metavar="NODE", help="node index (0, 1, ...)")
         _home(v)
         v.set_defaults(func=cmd_node_verb, verb=verb)
 
@@ -286,11 +268,14 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _is_supervisor(pid: int) -> bool:
+    """Whether ``pid`` is still a foreground `ordinet testnet up` (not a reused pid)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return pid != os.getpid() and b"testnet" in cmdline and b"up" in cmdline
+    return pid != os.getpid() and any(
+        a == b"testnet" and b == b"up" for a, b in itertools.pairwise(args)
+    )
 
 
 def cmd_node_verb(args: argparse.Namespace) -> int:
@@ -319,7 +304,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     from node.testnet.network import Testnet
 
     groups = Testnet.open(args.home).partition(args.groups)
-    print("partitioned: " + " | ".join(",".join(map(str, g)) for g in groups))
+    print(f"partitioned: {format_groups(groups)}")
     return 0
 
 
@@ -346,12 +331,12 @@ def _register_load(subparsers: Any) -> None:
     p.add_argument("--rpc", help="node API URLs, comma-separated (default: the testnet's)")
     _home(p)
     p.add_argument("--accounts", type=Path, help="funded account keys (default: HOME/accounts)")
-    p.add_argument("--tps", type=_seconds, help="tx/s (with --workload: rescale it to this rate)")
-    p.add_argument("--duration", type=_seconds, required=True, help="seconds (0: until Ctrl-C)")
+    p.add_argument("--tps", type=non_negative, help="tx/s (with --workload: its mean rate)")
+    p.add_argument("--duration", type=non_negative, required=True, help="seconds (0: until Ctrl-C)")
     p.add_argument("--workload", type=Path, help="a workload .toml or a .csv/.jsonl trace")
-    p.add_argument("--seed", type=_count, default=1, help="for amounts, fees, workloads (1)")
-    p.add_argument("--window", type=_count, default=16, help="open txs per sender at most (16)")
-    p.add_argument("--drain", type=_seconds, default=60.0, help="seconds to wait for commits (60)")
+    p.add_argument("--seed", type=whole, default=1, help="for amounts, fees, workloads (1)")
+    p.add_argument("--window", type=positive_int, default=16, help="open txs per sender (16)")
+    p.add_argument("--drain", type=non_negative, default=60.0, help="seconds for commits (60)")
     p.add_argument("--out", type=Path, help="write the report as JSON (with accepted tx ids)")
     p.set_defaults(func=cmd_load)
 
@@ -364,8 +349,6 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     if args.tps is None and args.workload is None:
         raise ConfigError("load: give --tps (or --workload to replay)")
-    if args.window < 1:
-        raise ConfigError("load: --window must be at least 1")
     if args.rpc:
         urls = [u.strip() for u in args.rpc.split(",") if u.strip()]
         if not urls or not all(u.startswith(("http://", "https://")) for u in urls):

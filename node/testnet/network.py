@@ -135,13 +135,16 @@ class Testnet:
 
     @contextmanager
     def _edit(self) -> Iterator[Manifest]:
-        """Lock, re-read, bring node states in line with the processes, yield, save."""
+        """Lock, re-read, bring node states in line with the processes, yield,
+        and save if anything changed."""
         with manifest_lock(self.home):
             self.manifest = load_manifest(self.home)
+            before = self.manifest.to_json()
             for node in self.manifest.nodes:
                 _observe(node)
             yield self.manifest
-            self.manifest.save()
+            if self.manifest.to_json() != before:
+                self.manifest.save()
 
     def refresh(self) -> list[NodeEntry]:
         """The nodes as they are now (states checked against the processes)."""
@@ -176,22 +179,19 @@ class Testnet:
 
     def pause(self, index: int) -> NodeEntry:
         """SIGSTOP: the process freezes, its sockets stay open."""
-        with self._edit() as m:
-            node = m.node(index)
-            if node.state != RUNNING:
-                raise TestnetError(f"{node.name} is not running (it is {node.state})")
-            procs.send(node.pid, node.home, signal.SIGSTOP)
-            node.state = PAUSED
-            return node
+        return self._signal(index, RUNNING, signal.SIGSTOP, PAUSED)
 
     def resume(self, index: int) -> NodeEntry:
         """SIGCONT a paused node."""
+        return self._signal(index, PAUSED, signal.SIGCONT, RUNNING)
+
+    def _signal(self, index: int, needs: str, sig: signal.Signals, then: str) -> NodeEntry:
         with self._edit() as m:
             node = m.node(index)
-            if node.state != PAUSED:
-                raise TestnetError(f"{node.name} is not paused (it is {node.state})")
-            procs.send(node.pid, node.home, signal.SIGCONT)
-            node.state = RUNNING
+            if node.state != needs:
+                raise TestnetError(f"{node.name} is not {needs} (it is {node.state})")
+            procs.send(node.pid, node.home, sig)
+            node.state = then
             return node
 
     def restart(self, index: int) -> NodeEntry:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from node.config import NodeConfig
 from node.errors import ConfigError
 from node.genesis import Genesis
 from node.scheduling.policy import policy_names
+from node.tomlfile import read_toml
 
 CONSENSUS_CHOICES = ("bft", "poa", "pow")
 MAX_NODES = 64
@@ -213,16 +213,7 @@ class TestnetProfile:
 def load_profile(path: str | Path) -> TestnetProfile:
     """Read a profile file (TOML); relative paths in it are relative to the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read profile: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: profile is not UTF-8: {exc}") from exc
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values = read_toml(path, "profile")
     return profile_from_mapping(values, source=str(path), base=path.parent)
 
 

@@ -37,7 +37,15 @@ from node.scheduling.workloads import load_trace
 from node.testnet.load import LoadGenerator, LoadReport, LoadSnapshot, nap
 from node.testnet.manifest import PAUSED, RUNNING
 from node.testnet.network import Testnet
-from node.testnet.profile import HEAL, PARTITION, RESTART, RESUME, Perturbation, TestnetProfile
+from node.testnet.profile import (
+    HEAL,
+    PARTITION,
+    RESTART,
+    RESUME,
+    Perturbation,
+    TestnetProfile,
+    format_groups,
+)
 from node.wallet import Wallet
 
 SAMPLE_S = 0.25
@@ -320,8 +328,7 @@ class Supervisor:
         net = self.net
         if step.action == PARTITION:
             assert step.groups is not None
-            text = "/".join(",".join(map(str, g)) for g in step.groups)
-            await asyncio.to_thread(net.partition, text)
+            await asyncio.to_thread(net.partition, format_groups(step.groups))
         elif step.action == HEAL:
             await asyncio.to_thread(net.heal)
         else:

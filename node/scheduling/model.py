@@ -17,9 +17,14 @@ to ``right[i]`` otherwise. The prediction is
 ``base + scale * tree_1(x) + scale * tree_2(x) + ...`` summed in tree
 order, which is what sklearn's gradient boosting computes, to the bit.
 
-Loading parses JSON (never pickle), checks every field and refuses
-anything else with a ``ConfigError``; children must point forward, so
-every walk ends. A model is identified by the SHA-256 of its file.
+Loading parses JSON (never pickle) and checks every field strictly: an
+integer is a JSON integer (not a bool, a float or a string), a number is
+finite, strings appear only where the format has them, a tree is at most
+MAX_TREE_DEPTH deep, and trees and nodes are capped. Anything else is a
+``ConfigError`` naming the file and the field (``m.json:
+trees[3].threshold[17]: expected a finite number, got 'x'``). Children
+must point forward, so every walk ends. A model is identified by the
+SHA-256 of its file.
 """
 
 from __future__ import annotations
@@ -39,7 +44,12 @@ from node.scheduling.features import FEATURE_NAMES
 MODEL_FORMAT = "ordinet-sched-model"
 MODEL_VERSION = 1
 MAX_MODEL_BYTES = 64 * 1024 * 1024
+# Bounds on what a file may ask of predict: per row, at most trees x depth steps.
 MAX_MODEL_NODES = 2_000_000
+MAX_MODEL_TREES = 10_000
+MAX_TREE_DEPTH = 64
+# Rows x trees walked at once by predict (bounds its memory to a few tens of MB).
+_PREDICT_CELLS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -57,14 +67,20 @@ class TreeEnsemble:
     depth: int
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """One prediction per row of ``x``, for all rows and trees at once."""
+        """One prediction per row of ``x``: all trees at once, rows in slices."""
         x32 = np.asarray(x, dtype=np.float32)
         n = len(x32)
         out = np.full(n, self.base, dtype=np.float64)
         if n == 0 or len(self.roots) == 0:
             return out
-        node = np.repeat(self.roots[None, :], n, axis=0)
-        rows = np.arange(n)[:, None]
+        step = max(1, _PREDICT_CELLS // len(self.roots))
+        for start in range(0, n, step):
+            self._add_leaves(x32[start : start + step], out[start : start + step])
+        return out
+
+    def _add_leaves(self, x32: np.ndarray, out: np.ndarray) -> None:
+        node = np.repeat(self.roots[None, :], len(x32), axis=0)
+        rows = np.arange(len(x32))[:, None]
         for _ in range(self.depth):
             go_left = x32[rows, self.feature[node]] <= self.threshold[node]
             child = np.where(go_left, self.left[node], self.right[node])
@@ -72,7 +88,6 @@ class TreeEnsemble:
         leaf = self.value[node]
         for t in range(leaf.shape[1]):  # tree order, as sklearn sums
             out += self.scale * leaf[:, t]
-        return out
 
 
 @dataclass(frozen=True)
@@ -175,41 +190,31 @@ def load_model(path: str | Path, *, expected_sha256: bytes | str | None = None) 
 
 
 def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> SchedulingModel:
-    """Validate model bytes (ConfigError naming what is wrong)."""
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(f"{source}: not a valid model file: {why}", code="bad_model")
-
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise bad(f"not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
-        raise bad(f"'format' is not {MODEL_FORMAT!r}")
-    if doc.get("version") != MODEL_VERSION:
-        raise bad(
-            f"version {doc.get('version')!r} is not supported (this node reads "
-            f"version {MODEL_VERSION})"
+    """Validate model bytes; anything wrong is a ConfigError naming ``source`` and the field."""
+    check = _Fields(source)
+    doc = check.object(_parse_json(raw, source), "", _TOP_KEYS, optional=("training",))
+    if doc["format"] != MODEL_FORMAT:
+        raise check.fail("format", repr(MODEL_FORMAT), doc["format"])
+    if type(doc["version"]) is not int or doc["version"] != MODEL_VERSION:
+        raise check.fail(
+            "version", f"{MODEL_VERSION} (the version this node reads)", doc["version"]
         )
-    if doc.get("features") != list(FEATURE_NAMES):
-        raise bad(
-            f"it was trained on features {doc.get('features')!r}, but this node computes "
-            f"{list(FEATURE_NAMES)}: retrain it"
+    if doc["features"] != list(FEATURE_NAMES):
+        raise check.fail(
+            "features",
+            f"the features this node computes, {list(FEATURE_NAMES)} (retrain the model)",
+            doc["features"],
         )
-    half_life = _finite(doc.get("half_life_s"), "half_life_s", bad)
+    half_life = check.number(doc["half_life_s"], "half_life_s", "a finite number > 0")
     if half_life <= 0:
-        raise bad("'half_life_s' must be > 0")
-    target = doc.get("target")
+        raise check.fail("half_life_s", "a finite number > 0", doc["half_life_s"])
+    target = doc["target"]
     if not isinstance(target, str):
-        raise bad("'target' must be a string")
-    training = doc.get("training", {})
-    if not isinstance(training, dict):
-        raise bad("'training' must be an object")
-    trees = doc.get("trees")
-    if not isinstance(trees, list):
-        raise bad("'trees' must be a list")
+        raise check.fail("target", "a string", target)
+    training = check.object(doc.get("training", {}), "training")
+    check.plain_json(training, "training")
     ensemble = _ensemble(
-        trees, _finite(doc.get("base"), "base", bad), _finite(doc.get("scale"), "scale", bad), bad
+        check, doc["trees"], check.number(doc["base"], "base"), check.number(doc["scale"], "scale")
     )
     return SchedulingModel(
         ensemble=ensemble,
@@ -220,58 +225,189 @@ def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> Schedul
     )
 
 
-def _finite(value: Any, name: str, bad: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise bad(f"{name!r} must be a finite number, got {value!r}")
-    return float(value)
+_TOP_KEYS = ("base", "features", "format", "half_life_s", "scale", "target", "trees", "version")
+_TREE_KEYS = ("left", "right", "feature", "threshold", "value")
+# int64 needs at most 19 digits; a longer literal is kept as a _LongInt so that
+# the field it sits in is named (int() of 4301+ digits raises a bare ValueError).
+_MAX_INT_DIGITS = 20
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _ensemble(trees: list[Any], base: float, scale: float, bad: Any) -> TreeEnsemble:
-    keys = ("left", "right", "feature", "threshold", "value")
+class _LongInt:
+    """An integer literal too long for any field of a model file."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | _LongInt:
+    digits = len(text.lstrip("-"))
+    return _LongInt(digits) if digits > _MAX_INT_DIGITS else int(text)
+
+
+def _parse_json(raw: bytes, source: str) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), parse_int=_parse_int)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{source}: not JSON ({why})", code="bad_model") from None
+
+
+def _show(value: Any) -> str:
+    """A short, safe rendering of a value from the file, for an error message."""
+    if isinstance(value, _LongInt):
+        return f"an integer of {value.digits} digits"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return "an object"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Fields:
+    """The checks of one file; every failure names the file and the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(
+            f"{self.source}: {where}: expected {expected}, got {_show(value)}", code="bad_model"
+        )
+
+    def object(
+        self,
+        value: Any,
+        where: str,
+        required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """A JSON object; with ``required``, exactly those keys (plus ``optional``)."""
+        if not isinstance(value, dict):
+            raise self.fail(where or "the file", "an object", value)
+        if required:
+            prefix = f"{where}." if where else ""
+            for key in required:
+                if key not in value:
+                    raise ConfigError(f"{self.source}: {prefix}{key}: missing", code="bad_model")
+            for key in value:
+                if key not in required and key not in optional:
+                    raise ConfigError(
+                        f"{self.source}: {prefix}{key}: unknown key (expected "
+                        f"{', '.join(required + optional)})",
+                        code="bad_model",
+                    )
+        return value
+
+    def number(self, value: Any, where: str, expected: str = "a finite number") -> float:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise self.fail(where, expected, value)
+        return float(value)
+
+    def array(self, value: Any, where: str, length: int | None) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, "a list", value)
+        if length is None and not value:
+            raise self.fail(where, "a list of at least 1 item", value)
+        if length is not None and len(value) != length:
+            raise self.fail(where, f"a list of {length} items (one per node)", value)
+        return value
+
+    def ints(self, items: list[Any], where: str, expected: str) -> np.ndarray:
+        """The items as int64 (the common case in one pass; the bad one named otherwise)."""
+        if all(type(v) is int for v in items):
+            try:
+                return np.array(items, dtype=np.int64)
+            except OverflowError:
+                pass
+        for i, v in enumerate(items):
+            if type(v) is not int or not _INT64_MIN <= v <= _INT64_MAX:
+                raise self.fail(f"{where}[{i}]", expected, v)
+        raise AssertionError("unreachable")
+
+    def numbers(self, items: list[Any], where: str) -> np.ndarray:
+        """The items as finite float64."""
+        if all(type(v) is float or type(v) is int for v in items):
+            out = np.array(items, dtype=np.float64)
+            bad = ~np.isfinite(out)
+            if not bad.any():
+                return out
+            i = int(np.argmax(bad))
+            raise self.fail(f"{where}[{i}]", "a finite number", items[i])
+        for i, v in enumerate(items):
+            self.number(v, f"{where}[{i}]")
+        raise AssertionError("unreachable")
+
+    def plain_json(self, value: Any, where: str) -> None:
+        """Metadata: any JSON, but numbers are finite and integers of sane size."""
+        stack: list[tuple[Any, str]] = [(value, where)]
+        while stack:
+            item, at = stack.pop()
+            if isinstance(item, dict):
+                stack.extend((v, f"{at}.{k}") for k, v in item.items())
+            elif isinstance(item, list):
+                stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
+            elif isinstance(item, _LongInt):
+                raise self.fail(at, f"an integer of at most {_MAX_INT_DIGITS} digits", item)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise self.fail(at, "a finite number", item)
+
+
+def _ensemble(check: _Fields, trees_value: Any, base: float, scale: float) -> TreeEnsemble:
+    trees = check.array(trees_value, "trees", None)
+    if len(trees) > MAX_MODEL_TREES:
+        raise check.fail("trees", f"a list of at most {MAX_MODEL_TREES} trees", trees)
     lefts, rights, features, thresholds, values, roots = [], [], [], [], [], []
     offset = 0
     depth = 0
-    for t, tree in enumerate(trees):
-        if not isinstance(tree, dict) or sorted(tree) != sorted(keys):
-            raise bad(f"tree {t} must have exactly the arrays {', '.join(keys)}")
-        arrays = [tree[k] for k in keys]
-        n = len(arrays[0]) if isinstance(arrays[0], list) else -1
-        if n < 1 or any(not isinstance(a, list) or len(a) != n for a in arrays):
-            raise bad(f"tree {t}: arrays must be non-empty lists of equal length")
-        offset_next = offset + n
-        if offset_next > MAX_MODEL_NODES:
-            raise bad(f"more than {MAX_MODEL_NODES} nodes")
-        try:
-            left = np.array(arrays[0], dtype=np.int64)
-            right = np.array(arrays[1], dtype=np.int64)
-            feat = np.array(arrays[2], dtype=np.int64)
-            thr = np.array(arrays[3], dtype=np.float64)
-            val = np.array(arrays[4], dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            raise bad(f"tree {t}: arrays hold values of the wrong type") from None
-        if any(isinstance(v, bool) or not isinstance(v, int) for a in arrays[:3] for v in a):
-            raise bad(f"tree {t}: left, right and feature must hold integers")
-        if not (np.isfinite(thr).all() and np.isfinite(val).all()):
-            raise bad(f"tree {t}: thresholds and values must be finite")
+    for t, tree_value in enumerate(trees):
+        tree = check.object(tree_value, f"trees[{t}]", _TREE_KEYS)
+        n = len(check.array(tree["left"], f"trees[{t}].left", None))
+        if offset + n > MAX_MODEL_NODES:
+            raise ConfigError(
+                f"{check.source}: trees[{t}]: the model has more than {MAX_MODEL_NODES} nodes",
+                code="bad_model",
+            )
+        items = {k: check.array(tree[k], f"trees[{t}].{k}", n) for k in _TREE_KEYS}
+        child = "-1 (a leaf, with -1 on both sides) or the index of a later node of the tree"
+        left = check.ints(items["left"], f"trees[{t}].left", child)
+        right = check.ints(items["right"], f"trees[{t}].right", child)
+        feature_index = f"a feature index in [0, {len(FEATURE_NAMES)})"
+        feat = check.ints(items["feature"], f"trees[{t}].feature", feature_index)
+        thr = check.numbers(items["threshold"], f"trees[{t}].threshold")
+        val = check.numbers(items["value"], f"trees[{t}].value")
         idx = np.arange(n)
         leaf = (left == -1) & (right == -1)
         inner = ~leaf
         # Children point strictly forward within the tree: every walk ends.
-        if (
-            not (((left > idx) & (left < n)) | leaf).all()
-            or not (((right > idx) & (right < n)) | leaf).all()
-        ):
-            raise bad(f"tree {t}: a child index is out of range or points backwards")
-        if ((feat < 0) | (feat >= len(FEATURE_NAMES)))[inner].any():
-            raise bad(f"tree {t}: a feature index is out of range")
-        depth = max(depth, _depth(left, right))
+        for name, side in (("left", left), ("right", right)):
+            bad = ~(leaf | ((side > idx) & (side < n)))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise check.fail(f"trees[{t}].{name}[{i}]", child, int(side[i]))
+        bad = inner & ((feat < 0) | (feat >= len(FEATURE_NAMES)))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise check.fail(f"trees[{t}].feature[{i}]", feature_index, int(feat[i]))
+        tree_depth = _depth(left, right)
+        if tree_depth > MAX_TREE_DEPTH:
+            raise ConfigError(
+                f"{check.source}: trees[{t}]: the tree is deeper than {MAX_TREE_DEPTH} levels",
+                code="bad_model",
+            )
+        depth = max(depth, tree_depth)
         lefts.append(np.where(leaf, -1, left + offset))
         rights.append(np.where(leaf, -1, right + offset))
         features.append(np.where(leaf, 0, feat))
         thresholds.append(thr)
         values.append(val)
         roots.append(offset)
-        offset = offset_next
+        offset += n
 
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
@@ -290,10 +426,15 @@ def _ensemble(trees: list[Any], base: float, scale: float, bad: Any) -> TreeEnse
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    """Longest root-to-leaf path (children point forward, so one pass suffices)."""
-    level = np.zeros(len(left), dtype=np.int64)
-    for i in range(len(left)):
-        if left[i] >= 0:
-            level[left[i]] = max(level[left[i]], level[i] + 1)
-            level[right[i]] = max(level[right[i]], level[i] + 1)
-    return int(level.max())
+    """Edges on the longest path from node 0, or MAX_TREE_DEPTH + 1 if it is longer.
+
+    One level at a time (children point forward, so every path ends), and
+    never more than MAX_TREE_DEPTH + 1 levels: a deep chain costs nothing.
+    """
+    frontier = np.zeros(1, dtype=np.int64)
+    for level in range(MAX_TREE_DEPTH + 1):
+        inner = frontier[left[frontier] >= 0]
+        if len(inner) == 0:
+            return level
+        frontier = np.unique(np.concatenate([left[inner], right[inner]]))
+    return MAX_TREE_DEPTH + 1

@@ -10,7 +10,10 @@ every option with its default.
 The tables of the file map to the parts they configure: ``[p2p]`` to
 ``P2PConfig`` and ``[mempool]`` to ``MempoolConfig`` (both checked by
 their own constructors), ``[rpc]``, ``[scheduling]``, ``[consensus]`` and
-``[log]`` to the small dataclasses below. Reading the genesis, the key and
+``[log]`` to the small dataclasses below. Every dataclass checks its own
+numbers with ``node.tomlfile.check_fields`` (finite, int-not-bool, within
+range and under a cap), so the rules are written once and a field added
+later is covered. Reading the genesis, the key and
 the model is the runtime's job (node/runtime), so that loading a config
 never touches more than the one file.
 """
@@ -26,7 +29,7 @@ from typing import Any
 from node.errors import ConfigError
 from node.mempool import MempoolConfig
 from node.p2p.config import P2PConfig
-from node.tomlfile import read_toml
+from node.tomlfile import AT_LEAST_1, PORT, POSITIVE, Range, check_fields, read_toml
 
 CONFIG_FILE_NAME = "config.toml"
 DEFAULT_P2P_PORT = 26656
@@ -44,6 +47,9 @@ class RpcConfig:
     port: int = DEFAULT_RPC_PORT
     admin_enabled: bool = False
 
+    def __post_init__(self) -> None:
+        check_fields(self, "rpc", {"port": PORT})
+
 
 @dataclass(frozen=True)
 class SchedulingConfig:
@@ -52,6 +58,9 @@ class SchedulingConfig:
     policy: str = "fee"
     model_path: Path | None = None
     model_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "scheduling")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class ConsensusConfig:
     # PoW: nonces tried per search call (between calls mining can be interrupted)
     mine_batch: int = 200_000
 
+    def __post_init__(self) -> None:
+        check_fields(self, "consensus", {"mine_batch": AT_LEAST_1})
+
 
 @dataclass(frozen=True)
 class SyncConfig:
@@ -80,12 +92,18 @@ class SyncConfig:
     # seconds to wait for one answer
     request_timeout_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        check_fields(self, "sync", {"batch_blocks": Range(1, 256), "request_timeout_s": POSITIVE})
+
 
 @dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     format: str = "text"  # "text": key=value lines; "json": one JSON object per line
     file: Path | None = None  # None: standard error
+
+    def __post_init__(self) -> None:
+        check_fields(self, "log")
 
 
 @dataclass(frozen=True)
@@ -187,10 +205,10 @@ class _Reader:
             genesis=self.path(values.get("genesis", "genesis.json"), "genesis"),
             p2p=self.p2p(values.get("p2p", {})),
             rpc=self.section(RpcConfig, values.get("rpc", {}), "rpc"),
-            mempool=self.mempool(values.get("mempool", {})),
+            mempool=self.section(MempoolConfig, values.get("mempool", {}), "mempool"),
             scheduling=self.scheduling(values.get("scheduling", {})),
             consensus=self.consensus(values.get("consensus", {})),
-            sync=self.sync(values.get("sync", {})),
+            sync=self.section(SyncConfig, values.get("sync", {}), "sync"),
             log=self.log(values.get("log", {})),
         )
 
@@ -201,52 +219,27 @@ class _Reader:
         return p if p.is_absolute() else (base or self.home) / p
 
     def section(self, cls: Any, table: Mapping[str, Any], prefix: str) -> Any:
-        """A dataclass from a table: unknown keys and wrong types are refused."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        """A dataclass from a table: unknown keys are refused here, values by
+        the dataclass itself (node.tomlfile.check_fields)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
         for key in table:
             if key not in fields:
                 raise self.fail(f"{prefix}.{key}", f"is unknown (known: {', '.join(fields)})")
-        defaults = cls()
-        args: dict[str, Any] = {}
-        for key, value in table.items():
-            default = getattr(defaults, key)
-            where = f"{prefix}.{key}"
-            if isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise self.fail(where, f"must be true or false, got {value!r}")
-            elif isinstance(default, int):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise self.fail(where, f"must be a non-negative integer, got {value!r}")
-            elif isinstance(default, float):
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise self.fail(where, f"must be a non-negative number, got {value!r}")
-                value = float(value)
-            elif isinstance(default, str) and not isinstance(value, str):
-                raise self.fail(where, f"must be a string, got {value!r}")
-            args[key] = value
-        return cls(**args)
+        return self.build(cls, dict(table))
+
+    def build(self, cls: Any, args: dict[str, Any]) -> Any:
+        """``cls(**args)``, its ConfigError prefixed with the file's name."""
+        try:
+            return cls(**args)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source}: {exc.message}", code=exc.code) from None
 
     def p2p(self, table: Mapping[str, Any]) -> P2PConfig:
         values = {"port": DEFAULT_P2P_PORT, **table}
         try:
             return P2PConfig.from_mapping(values)
         except ConfigError as exc:
-            raise ConfigError(f"{self.source}: {exc.message}") from None
-        except TypeError as exc:  # a value of a type the dataclass cannot take
-            raise ConfigError(f"{self.source}: p2p: {exc}") from None
-
-    def mempool(self, table: Mapping[str, Any]) -> MempoolConfig:
-        known = {f.name for f in dataclasses.fields(MempoolConfig)}
-        for key in table:
-            if key not in known:
-                raise self.fail(f"mempool.{key}", f"is unknown (known: {', '.join(known)})")
-        args: dict[str, Any] = dict(table)
-        if isinstance(args.get("expiry_s"), int) and not isinstance(args["expiry_s"], bool):
-            args["expiry_s"] = float(args["expiry_s"])
-        try:
-            return MempoolConfig(**args)
-        except ConfigError as exc:
-            raise ConfigError(f"{self.source}: {exc.message}") from None
+            raise ConfigError(f"{self.source}: {exc.message}", code=exc.code) from None
 
     def scheduling(self, table: Mapping[str, Any]) -> SchedulingConfig:
         raw = dict(table)
@@ -277,16 +270,6 @@ class _Reader:
         cfg: ConsensusConfig = self.section(ConsensusConfig, table, "consensus")
         if cfg.relay not in RELAY_MODES:
             raise self.fail("consensus.relay", f"must be one of {list(RELAY_MODES)}")
-        if cfg.mine_batch < 1:
-            raise self.fail("consensus.mine_batch", "must be at least 1")
-        return cfg
-
-    def sync(self, table: Mapping[str, Any]) -> SyncConfig:
-        cfg: SyncConfig = self.section(SyncConfig, table, "sync")
-        if not 1 <= cfg.batch_blocks <= 256:
-            raise self.fail("sync.batch_blocks", f"must be in [1, 256], got {cfg.batch_blocks}")
-        if cfg.request_timeout_s <= 0:
-            raise self.fail("sync.request_timeout_s", "must be positive")
         return cfg
 
     def log(self, table: Mapping[str, Any]) -> LogConfig:
@@ -299,7 +282,7 @@ class _Reader:
         if cfg.format not in LOG_FORMATS:
             raise self.fail("log.format", f"must be one of {list(LOG_FORMATS)}")
         path = None if file is None else self.path(file, "log.file")
-        return LogConfig(level=level, format=cfg.format, file=path)
+        return self.build(LogConfig, {"level": level, "format": cfg.format, "file": path})
 
 
 # -- writing ----------------------------------------------------------------

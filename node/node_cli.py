@@ -123,6 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from node.runtime import run_node
+    from node.runtime.home import prepare_data_dir
     from node.runtime.logs import configure_logging
 
     config_path = args.config or args.home / CONFIG_FILE_NAME
@@ -136,7 +137,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if level not in LOG_LEVELS:
             raise ConfigError(f"--log-level must be one of {list(LOG_LEVELS)}")
         config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=level))
-    configure_logging(config.log)
+    prepare_data_dir(config)
+    try:
+        configure_logging(config.log)
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.source}: field 'log.file': cannot write {config.log.file}: {exc.strerror}"
+        ) from None
     return asyncio.run(run_node(config))
 
 

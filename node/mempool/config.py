@@ -7,11 +7,11 @@ to clients unchanged, so the set below is part of the public contract.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from node.errors import ConfigError
+from node.tomlfile import AT_LEAST_1, POSITIVE, Range, check_fields
 from node.types import MAX_TX_SIZE
 
 
@@ -66,6 +66,16 @@ class AdmitResult(NamedTuple):
     message: str | None = None
 
 
+# MempoolConfig fields whose range is not the default (a number >= 0, up to
+# the cap node.tomlfile applies to every config number).
+_RANGES: dict[str, Range] = {
+    "max_txs": AT_LEAST_1,
+    "max_bytes": AT_LEAST_1,
+    "max_txs_per_sender": AT_LEAST_1,
+    "max_bytes_per_sender": AT_LEAST_1,
+    "expiry_s": POSITIVE,
+}
+
 #: A sender may hold up to 64 txs of up to 1 KiB each by default.
 DEFAULT_MAX_BYTES_PER_SENDER = 64 * 1024
 
@@ -91,15 +101,4 @@ class MempoolConfig:
     max_tx_bytes: int = MAX_TX_SIZE
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            kinds = (int, float) if f.type == "float" else (int,)
-            if isinstance(value, bool) or not isinstance(value, kinds):
-                raise ConfigError(f"mempool.{f.name} must be {f.type}, got {value!r}")
-            if value < 0:
-                raise ConfigError(f"mempool.{f.name} must not be negative, got {value}")
-        for name in ("max_txs", "max_bytes", "max_txs_per_sender", "max_bytes_per_sender"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"mempool.{name} must be at least 1")
-        if self.expiry_s <= 0:
-            raise ConfigError(f"mempool.expiry_s must be positive, got {self.expiry_s}")
+        check_fields(self, "mempool", _RANGES)

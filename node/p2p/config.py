@@ -2,7 +2,9 @@
 
 The runtime builds it from the ``[p2p]`` table of configs/node.toml with
 ``P2PConfig.from_mapping``; tests build it directly. A bad value raises
-``ConfigError`` naming the field.
+``ConfigError`` naming the field: every number is checked by the rules of
+``node.tomlfile.check_fields`` (finite, int-not-bool, within its range and
+the cap), with the ranges that differ from the default in ``_RANGES``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,25 @@ from typing import Any
 from node.errors import ConfigError
 from node.p2p.messages import Address
 from node.p2p.peerbook import parse_address
+from node.tomlfile import AT_LEAST_1, PORT, POSITIVE, Range, check_fields
 
 MIB = 1024 * 1024
+
+# Fields whose range is not the default (a number >= 0, up to the cap
+# node.tomlfile applies to every config number).
+_RANGES: dict[str, Range] = {
+    "port": PORT,
+    "max_peers": AT_LEAST_1,
+    "max_msg_bytes": AT_LEAST_1,
+    "seen_cache_size": AT_LEAST_1,
+    "tx_batch_max_txs": AT_LEAST_1,
+    "flood_strikes": AT_LEAST_1,
+    "msgs_per_s": POSITIVE,
+    "burst_msgs": POSITIVE,
+    "bytes_per_s": POSITIVE,
+    "flood_window_s": POSITIVE,
+    "handshake_timeout_s": POSITIVE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,31 +80,11 @@ class P2PConfig:
     tx_batch_max_bytes: int = 1 * MIB
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name.endswith("_s") or f.name.endswith("_ms") or f.type == "float":
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ConfigError(f"p2p.{f.name} must be a non-negative number, got {value!r}")
-            elif f.type == "int" and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise ConfigError(f"p2p.{f.name} must be a non-negative integer, got {value!r}")
-        if not isinstance(self.port, int) or not 0 <= self.port < 65536:
-            raise ConfigError(f"p2p.port must be in [0, 65535], got {self.port!r}")
+        check_fields(self, "p2p", _RANGES)
         if not self.path.startswith("/"):
             raise ConfigError(f"p2p.path must start with '/', got {self.path!r}")
-        for name in ("max_peers", "max_msg_bytes", "seen_cache_size", "tx_batch_max_txs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"p2p.{name} must be at least 1")
-        for name in ("msgs_per_s", "burst_msgs", "bytes_per_s", "flood_window_s"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"p2p.{name} must be positive")
-        if self.flood_strikes < 1:
-            raise ConfigError("p2p.flood_strikes must be at least 1")
         if self.burst_bytes < self.max_msg_bytes:
             raise ConfigError("p2p.burst_bytes must be at least p2p.max_msg_bytes")
-        if self.handshake_timeout_s <= 0:
-            raise ConfigError("p2p.handshake_timeout_s must be positive")
         if self.backoff_max_s < self.backoff_base_s:
             raise ConfigError("p2p.backoff_max_s must be at least p2p.backoff_base_s")
         self.static_addresses()  # raises ConfigError on a malformed entry
@@ -93,7 +92,15 @@ class P2PConfig:
     def static_addresses(self) -> tuple[Address, ...]:
         if isinstance(self.static_peers, str):
             raise ConfigError("p2p.static_peers must be a list of 'host:port' strings")
-        return tuple(parse_address(p) for p in self.static_peers)
+        addresses = []
+        for entry in self.static_peers:
+            try:
+                addresses.append(parse_address(entry))
+            except ValueError:  # int() of a port of thousands of digits
+                raise ConfigError(
+                    f"p2p.static_peers: {str(entry)[:40]!r}... must look like 'host:port'"
+                ) from None
+        return tuple(addresses)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> P2PConfig:

@@ -1,8 +1,8 @@
 """Node homes: the directory layout ``ordinet run --home DIR`` expects, written.
 
 A home holds ``config.toml``, ``genesis.json``, ``node_key.json`` and the
-``data/`` directory the node creates. ``init_homes`` writes one home (a
-single-node chain) or a set of homes for a local network: one genesis
+``data/`` directory the node creates (``prepare_data_dir``, before the
+store opens). ``init_homes`` writes one home (a single-node chain) or a set of homes for a local network: one genesis
 shared by all, the first ``validators`` node keys as its validators, funded
 account keys under ``BASE/accounts/``, and configs on 127.0.0.1 where
 every node lists every other as a static peer. ``ordinet init`` and the
@@ -12,6 +12,7 @@ multi-process tests use it; nothing here starts a process.
 from __future__ import annotations
 
 import socket
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,26 @@ class HomeSet:
     genesis: Genesis
     nodes: list[NodeHome]
     accounts: list[Wallet] = field(default_factory=list)
+
+
+def prepare_data_dir(config: NodeConfig) -> None:
+    """Create the node's data directory and check that files can be written in it.
+
+    Done before the store opens, so that a data dir under a file, on a
+    read-only mount or without permission is a ConfigError naming
+    ``data_dir`` and the path, not an OSError from deep inside SQLite.
+    """
+    path = config.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.source}: field 'data_dir': cannot create or write {path}: "
+            f"{exc.strerror or exc}",
+            code="bad_data_dir",
+        ) from None
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

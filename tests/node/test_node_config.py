@@ -125,6 +125,99 @@ def test_a_bad_config_names_the_file_and_the_field(tmp_path: Path, text: str, na
     assert names in str(info.value)
 
 
+BIG = 2**70  # beyond any port, count or size: 1180591620717411303424
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[rpc]\nport = 70000", "'rpc.port'"),
+        (f"[rpc]\nport = {BIG}", "'rpc.port'"),
+        ("[rpc]\nport = true", "'rpc.port'"),
+        ("[rpc]\nport = 8645.0", "'rpc.port'"),
+        (f"[p2p]\nport = {BIG}", "'p2p.port'"),
+        (f"[p2p]\nmax_peers = {BIG}", "'p2p.max_peers'"),
+        ("[p2p]\nmax_peers = true", "'p2p.max_peers'"),
+        ("[p2p]\nheartbeat_s = nan", "'p2p.heartbeat_s'"),
+        ("[p2p]\nban_s = inf", "'p2p.ban_s'"),
+        ("[p2p]\ndial_interval_s = -inf", "'p2p.dial_interval_s'"),
+        ("[p2p]\nbytes_per_s = 1e300", "'p2p.bytes_per_s'"),
+        ("[mempool]\nexpiry_s = nan", "'mempool.expiry_s'"),
+        ("[mempool]\nexpiry_s = inf", "'mempool.expiry_s'"),
+        (f"[mempool]\nmax_bytes = {BIG}", "'mempool.max_bytes'"),
+        ("[mempool]\nmin_fee = -1", "'mempool.min_fee'"),
+        ("[mempool]\nmax_txs = 1.5", "'mempool.max_txs'"),
+        ("[sync]\nrequest_timeout_s = nan", "'sync.request_timeout_s'"),
+        ("[sync]\nrequest_timeout_s = inf", "'sync.request_timeout_s'"),
+        (f"[consensus]\ngossip_interval_ms = {BIG}", "'consensus.gossip_interval_ms'"),
+        ("[consensus]\nmine_batch = nan", "'consensus.mine_batch'"),
+        ("[rpc]\nport = " + "9" * 5000, "field 'port'"),
+    ],
+)
+def test_nan_inf_and_out_of_range_numbers_are_refused_naming_the_key(
+    tmp_path: Path, text: str, names: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and names in message, message
+    assert "\n" not in message and len(message) < 300
+
+
+CONFIG_CLASSES = (P2PConfig, MempoolConfig, RpcConfig, ConsensusConfig, SyncConfig)
+
+
+@pytest.mark.parametrize("cls", CONFIG_CLASSES, ids=lambda c: c.__name__)
+def test_every_number_field_of_every_config_refuses_nan_inf_bools_and_huge_values(
+    cls: type,
+) -> None:
+    numbers = [f for f in dataclasses.fields(cls) if f.type in ("int", "float")]
+    assert numbers
+    for f in numbers:
+        bad: list[object] = [True, BIG, -1, "1", None]
+        if f.type == "float":
+            bad += [float("nan"), float("inf"), float("-inf"), 1e300]
+        else:
+            bad += [1.0, 2**63]
+        for value in bad:
+            with pytest.raises(ConfigError, match=f"'[a-z0-9]+\\.{f.name}'"):
+                cls(**{f.name: value})
+
+
+def test_unwritable_data_dir_is_refused_by_ordinet_run(tmp_path: Path) -> None:
+    from test_node_cli import ordinet
+
+    home = init_homes(tmp_path / "home", consensus="poa").nodes[0].path
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    config = home / "config.toml"
+    bad_dir = a_file / "data"
+    text = config.read_text().replace('data_dir = "data"', f'data_dir = "{bad_dir}"')
+    config.write_text(text)
+    done = ordinet("run", "--home", str(home), timeout_s=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "'data_dir'" in lines[0] and str(bad_dir) in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_data_dir_that_is_a_file_is_refused_before_the_store_opens(tmp_path: Path) -> None:
+    from node.runtime.home import prepare_data_dir
+
+    home = _home(tmp_path)
+    config = load_config(home / "config.toml")
+    prepare_data_dir(config)  # creates it, writable: fine
+    assert config.data_dir.is_dir()
+    a_file = tmp_path / "plain"
+    a_file.write_text("x")
+    for path in (a_file, a_file / "sub" / "data"):
+        with pytest.raises(ConfigError, match="'data_dir'") as info:
+            prepare_data_dir(dataclasses.replace(config, data_dir=path))
+        assert str(path) in str(info.value)
+
+
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")

@@ -17,11 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from node.argtypes import int_in, non_negative, port, positive_int, uint64, whole
 from node.config import CONFIG_FILE_NAME, LOG_LEVELS, load_config
 from node.errors import ConfigError
 from node.wallet import Wallet
 
 CONSENSUS_CHOICES = ("bft", "poa", "pow")
+MAX_INIT_NODES = 1000
 
 
 def register(subparsers: Any) -> None:
@@ -42,15 +44,17 @@ def _register_init(subparsers: Any) -> None:
         "under DIR/node0..). Each node's key is a validator unless --validators says fewer.",
     )
     p.add_argument("--home", required=True, type=Path, help="directory to write")
-    p.add_argument("--nodes", type=int, default=1, help="how many homes (default 1)")
-    p.add_argument("--validators", type=int, default=None, help="validators among them (all)")
+    p.add_argument(
+        "--nodes", type=int_in(1, MAX_INIT_NODES), default=1, help="how many homes (default 1)"
+    )
+    p.add_argument("--validators", type=whole, default=None, help="validators among them (all)")
     p.add_argument("--consensus", choices=CONSENSUS_CHOICES, default="bft")
     p.add_argument("--chain-id", default="ordinet-local")
-    p.add_argument("--accounts", type=int, default=4, help="funded wallets in HOME/accounts")
-    p.add_argument("--balance", type=int, default=10**15, help="balance of each account")
-    p.add_argument("--p2p-port", type=int, default=None, help="first P2P port (default: free)")
-    p.add_argument("--rpc-port", type=int, default=None, help="first RPC port (default: free)")
-    p.add_argument("--block-interval-ms", type=int, default=None)
+    p.add_argument("--accounts", type=whole, default=4, help="funded wallets in HOME/accounts")
+    p.add_argument("--balance", type=uint64, default=10**15, help="balance of each account")
+    p.add_argument("--p2p-port", type=port, default=None, help="first P2P port (default: free)")
+    p.add_argument("--rpc-port", type=port, default=None, help="first RPC port (default: free)")
+    p.add_argument("--block-interval-ms", type=positive_int, default=None)
     p.add_argument("--policy", default=None, help="scheduling policy (default: fee)")
     p.add_argument("--admin", action="store_true", help="enable the admin (fault) API")
     p.add_argument("--force", action="store_true", help="overwrite an existing config")
@@ -186,12 +190,12 @@ def _register_tx(subparsers: Any) -> None:
     send.add_argument("--rpc", required=True, help="a node's API URL, e.g. http://127.0.0.1:26657")
     send.add_argument("--key", required=True, type=Path, help="the sender's wallet file")
     send.add_argument("--to", required=True, help="recipient address (64 hex characters)")
-    send.add_argument("--amount", required=True, type=int)
-    send.add_argument("--fee", required=True, type=int)
-    send.add_argument("--nonce", type=int, default=None, help="default: the account's next")
+    send.add_argument("--amount", required=True, type=uint64)
+    send.add_argument("--fee", required=True, type=uint64)
+    send.add_argument("--nonce", type=uint64, default=None, help="default: the account's next")
     send.add_argument("--data", default="", help="payload, hex")
     send.add_argument("--wait", action="store_true", help="wait until the tx is committed")
-    send.add_argument("--timeout", type=float, default=30.0, help="seconds for --wait")
+    send.add_argument("--timeout", type=non_negative, default=30.0, help="seconds for --wait")
     send.set_defaults(func=cmd_tx_send)
 
 

@@ -2,11 +2,12 @@
 
 A home holds ``config.toml``, ``genesis.json``, ``node_key.json`` and the
 ``data/`` directory the node creates (``prepare_data_dir``, before the
-store opens). ``init_homes`` writes one home (a single-node chain) or a set of homes for a local network: one genesis
-shared by all, the first ``validators`` node keys as its validators, funded
-account keys under ``BASE/accounts/``, and configs on 127.0.0.1 where
-every node lists every other as a static peer. ``ordinet init`` and the
-multi-process tests use it; nothing here starts a process.
+store opens). ``init_homes`` writes one home (a single-node chain) or a
+set of homes for a local network: one genesis shared by all, the first
+``validators`` node keys as its validators, funded account keys under
+``BASE/accounts/``, and configs on 127.0.0.1 where every node lists every
+other as a static peer. ``ordinet init`` and the multi-process tests use
+it; nothing here starts a process.
 """
 
 from __future__ import annotations

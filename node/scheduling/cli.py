@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.argtypes import positive, positive_int
+from node.argtypes import int_in, positive, positive_int, whole
 from node.errors import ConfigError
+from node.scheduling.model import MAX_MODEL_TREES, MAX_TREE_DEPTH
 from node.scheduling.replay import BlockProduction
 from node.scheduling.trace import write_trace
 from node.scheduling.workloads import generate, load_trace, load_workload
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
 
     gen = sub.add_parser("gen", help="generate a labelled trace from a workload TOML")
     gen.add_argument("--workload", required=True, type=Path, help="workload description (.toml)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--seed", type=whole, default=0, help="random seed (default 0)")
     gen.add_argument("--out", required=True, type=Path, help="trace file (.csv or .jsonl)")
     gen.add_argument(
         "--duration", type=positive, default=None, help="override the workload's duration_s"
@@ -47,15 +48,25 @@ def register(subparsers: Any) -> None:
     tr = sub.add_parser("train", help="train the learned policy's model on a labelled trace")
     tr.add_argument("--workload", required=True, type=Path, help="trace (.csv/.jsonl) or .toml")
     tr.add_argument("--out", required=True, type=Path, help="model file to write (.json)")
-    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument("--seed", type=whole, default=0, help="random seed (default 0)")
     tr.add_argument(
         "--holdout",
         type=_fraction,
         default=0.2,
         help="share of rows (the last ones) held out for metrics (default 0.2)",
     )
-    tr.add_argument("--trees", type=positive_int, default=100, help="boosting stages")
-    tr.add_argument("--max-depth", type=positive_int, default=4, help="depth of each tree")
+    tr.add_argument(
+        "--trees",
+        type=int_in(1, MAX_MODEL_TREES),
+        default=100,
+        help=f"boosting stages (at most {MAX_MODEL_TREES}, what the loader takes)",
+    )
+    tr.add_argument(
+        "--max-depth",
+        type=int_in(1, MAX_TREE_DEPTH),
+        default=4,
+        help=f"depth of each tree (at most {MAX_TREE_DEPTH})",
+    )
     _production_args(tr)
     tr.set_defaults(func=cmd_train)
 
@@ -68,7 +79,7 @@ def register(subparsers: Any) -> None:
     )
     be.add_argument(
         "--seed",
-        type=int,
+        type=whole,
         default=0,
         help="seed for a .toml workload and for --train-frac training",
     )
@@ -94,14 +105,14 @@ def register(subparsers: Any) -> None:
 def _production_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--blocks",
-        type=int,
+        type=whole,
         default=0,
         help="blocks to produce (default: enough to cover the trace)",
     )
     p.add_argument("--block-size", type=positive_int, default=100, help="max txs per block")
     p.add_argument(
         "--block-bytes",
-        type=int,
+        type=whole,
         default=0,
         help="max bytes per block (default: 350 per tx of --block-size)",
     )
@@ -111,8 +122,6 @@ def _production_args(p: argparse.ArgumentParser) -> None:
 
 
 def _production(args: argparse.Namespace) -> BlockProduction:
-    if args.blocks < 0 or args.block_bytes < 0:
-        raise ConfigError("--blocks and --block-bytes must not be negative")
     return BlockProduction(
         interval_s=args.interval,
         block_txs=args.block_size,
@@ -158,8 +167,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_depth=args.max_depth,
         production=_production(args),
     )
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # before the work: a bad path fails now
     result = train(trace, config, source=args.workload.name)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(result.model_bytes)
     m = result.metrics
     print(f"trained on {result.train_rows} rows, held out {result.holdout_rows}")
@@ -182,6 +191,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.model is not None and args.train_frac is not None:
         raise ConfigError("give either --model or --train-frac, not both")
     production = _production(args)
+    args.out.mkdir(parents=True, exist_ok=True)  # before the work: a bad path fails now
     trace = load_trace(args.workload, args.seed)
     progress = _Progress(enabled=not args.quiet)
     with progress:

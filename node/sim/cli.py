@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
+from node.argtypes import int_in, positive_int, whole
 from node.errors import ConfigError
 from node.sim.scenario import FAULT_KINDS, Latency
 from node.sim.simulator import RunResult, SimConfig, run_simulation
+
+MAX_NODES = 1000
 
 
 def register(subparsers: Any) -> None:
@@ -25,18 +29,20 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--consensus", choices=("bft", "poa", "pow"), default="bft")
-    p.add_argument("--nodes", type=int, default=4)
-    p.add_argument("--blocks", type=int, default=10, help="target height of every honest node")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on")
+    p.add_argument("--nodes", type=int_in(1, MAX_NODES), default=4)
+    p.add_argument(
+        "--blocks", type=positive_int, default=10, help="target height of every honest node"
+    )
+    p.add_argument("--seed", type=whole, default=0)
+    p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds, from --seed on")
     p.add_argument(
         "--faults",
         default="",
         help=f"comma-separated, from: {','.join(FAULT_KINDS)} (byzantine: bft only)",
     )
     p.add_argument("--latency", default="uniform:5:60", help="uniform:LO:HI, exp:LO:HI, fixed:MS")
-    p.add_argument("--fault-window-ms", type=int, default=8_000)
-    p.add_argument("--txs-per-block", type=int, default=2)
+    p.add_argument("--fault-window-ms", type=whole, default=8_000)
+    p.add_argument("--txs-per-block", type=whole, default=2)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--log", metavar="FILE", help="write the event log of the (first) seed as text")
     p.set_defaults(func=run)
@@ -49,10 +55,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         raise ConfigError(f"--faults: unknown {sorted(unknown)}; choose from {list(FAULT_KINDS)}")
     if "byzantine" in faults and args.consensus != "bft":
         raise ConfigError("--faults byzantine: only the bft engine tolerates Byzantine validators")
-    if args.nodes < 1 or args.nodes > 1000:
-        raise ConfigError("--nodes must be in [1, 1000]")
-    if args.blocks < 1 or args.seeds < 1:
-        raise ConfigError("--blocks and --seeds must be >= 1")
     try:
         latency = Latency.parse(args.latency)
     except ValueError as exc:
@@ -90,15 +92,21 @@ def replay_command(args: argparse.Namespace, seed: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    with contextlib.ExitStack() as stack:
+        # opened first: a log path that cannot be written fails before the simulation runs
+        log_file = stack.enter_context(open(args.log, "w")) if args.log else None
+        return _run(args, config, log_file)
+
+
+def _run(args: argparse.Namespace, config: SimConfig, log_file: TextIO | None) -> int:
     results: list[RunResult] = []
     failed = 0
     started = time.perf_counter()
     for seed in range(args.seed, args.seed + args.seeds):
         result = run_simulation(config, seed)
         results.append(result)
-        if args.log and result.log is not None and len(results) == 1:
-            with open(args.log, "w") as fh:
-                fh.write("\n".join(result.log) + "\n")
+        if log_file is not None and result.log is not None and len(results) == 1:
+            log_file.write("\n".join(result.log) + "\n")
             config.keep_log = False
         if result.violations:
             failed += 1

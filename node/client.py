@@ -10,7 +10,9 @@ share it); ``AsyncClient`` has the same methods as coroutines, on aiohttp::
     c.wait_for_tx(tx.id)                # the committed tx, or TimeoutError
     c.account(w.address)["balance"]
 
-Ids and addresses may be given as bytes or hex. An error answer of the API
+Ids and addresses may be given as bytes or hex. A bad argument (wrong
+type, negative or oversize number, bad address length) is a TypeError or
+ValueError naming it, raised at the call before any request. An error answer of the API
 raises ``ApiError`` (HTTP status, the API's ``code`` and message); a node
 that cannot be reached raises ``NodeUnreachable``; a request that takes
 longer than ``timeout`` seconds raises ``TimeoutError``. docs/API.md lists
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -29,8 +32,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlencode, urlsplit
 
+from node.codec import check_uint
 from node.errors import OrdinetError
-from node.types import Transaction
+from node.types import Transaction, bytes32
 
 if TYPE_CHECKING:
     import aiohttp
@@ -80,33 +84,37 @@ class _Call:
 
 def _hex32(value: bytes | str, what: str) -> str:
     """32 bytes (or 64 hex characters, 0x allowed) as lowercase hex."""
-    if isinstance(value, bytes | bytearray):
-        raw = bytes(value)
-    elif isinstance(value, str):
-        text = value[2:] if value[:2] in ("0x", "0X") else value
-        try:
-            raw = bytes.fromhex(text) if len(text) == 64 and text.isascii() else b""
-        except ValueError:
-            raw = b""
-    else:
-        raise TypeError(f"{what} must be bytes or hex, not {type(value).__name__}")
-    if len(raw) != 32:
-        raise ValueError(f"{what} must be 32 bytes or 64 hex characters")
-    return raw.hex()
+    return bytes32(value, what).hex()
 
 
-def _encoded_hex(tx: Transaction | bytes | str) -> str:
+def _seconds(value: float, what: str, *, zero_ok: bool) -> float:
+    """A finite, non-negative (or positive) number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(
+            f"{what} must be a finite number {'>=' if zero_ok else '>'} 0, got {value}"
+        )
+    return float(value)
+
+
+def _encoded_hex(tx: Transaction | bytes | str, i: int) -> str:
     if isinstance(tx, Transaction):
         return tx.encode().hex()
     if isinstance(tx, bytes | bytearray):
         return bytes(tx).hex()
-    if isinstance(tx, str):
+    if isinstance(tx, str):  # passed as is: the node answers bad_hex for this item alone
         return tx
-    raise TypeError(f"cannot submit a {type(tx).__name__}: give Transactions or encodings")
+    raise TypeError(f"txs[{i}] must be a Transaction, bytes or a hex str, got {type(tx).__name__}")
 
 
 def _batches(txs: Sequence[Transaction | bytes | str], size: int) -> list[_Call]:
-    hexes = [_encoded_hex(tx) for tx in txs]
+    if isinstance(txs, Transaction | bytes | bytearray | str):
+        raise TypeError(
+            f"txs must be a list of Transactions or encodings, got one {type(txs).__name__} "
+            "(wrap it in a list)"
+        )
+    hexes = [_encoded_hex(tx, i) for i, tx in enumerate(txs)]
     return [
         _Call("POST", "/txs", {"txs": hexes[i : i + size]}, pick="results")
         for i in range(0, len(hexes), size)
@@ -120,9 +128,9 @@ def _status() -> _Call:
 def _block(height: int | str) -> _Call:
     if height == "latest":
         return _Call("GET", "/blocks/latest")
-    if isinstance(height, bool) or not isinstance(height, int) or height < 0:
-        raise ValueError(f"height must be a non-negative int or 'latest', not {height!r}")
-    return _Call("GET", f"/blocks/{height}")
+    if isinstance(height, str):
+        raise ValueError(f"height must be an int or 'latest', got {height[:40]!r}")
+    return _Call("GET", f"/blocks/{check_uint(height, 64, 'height')}")
 
 
 def _tx(tx_id: bytes | str) -> _Call:
@@ -134,11 +142,17 @@ def _account(address: bytes | str) -> _Call:
 
 
 def _mempool(limit: int) -> _Call:
-    return _Call("GET", "/mempool?" + urlencode({"limit": limit}))
+    return _Call("GET", "/mempool?" + urlencode({"limit": check_uint(limit, 32, "limit")}))
 
 
 def _partition(peers: Sequence[bytes | str]) -> _Call:
+    if isinstance(peers, str | bytes | bytearray):
+        raise TypeError(f"peers must be a list of node ids, got one {type(peers).__name__}")
     return _Call("POST", "/admin/partition", {"peers": [_hex32(p, "peer id") for p in peers]})
+
+
+def _delay(delay_ms: int) -> _Call:
+    return _Call("POST", "/admin/delay", {"delay_ms": check_uint(delay_ms, 32, "delay_ms")})
 
 
 def _read(call: _Call, status: int, body: bytes) -> Any:
@@ -166,20 +180,32 @@ def _raise(status: int, data: dict[str, Any]) -> Any:
 
 
 def _split_url(url: str) -> SplitResult:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the node URL must be http(s)://host:port, not {url!r}")
+        raise ValueError(f"url must be http(s)://host:port, got {url[:80]!r}")
+    try:
+        parts.port  # noqa: B018 (urllib checks the port when it is read)
+    except ValueError:
+        raise ValueError(f"url {url[:80]!r}: the port must be in [0, 65535]") from None
     return parts
+
+
+def _options(timeout: float, batch_size: int) -> tuple[float, int]:
+    """The checked ``timeout`` and ``batch_size`` of a client."""
+    check_uint(batch_size, 32, "batch_size")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return _seconds(timeout, "timeout", zero_ok=False), batch_size
 
 
 class _Deadline:
     """The end of a ``wait_for_*`` poll, on the monotonic clock."""
 
     def __init__(self, timeout_s: float, poll_s: float) -> None:
-        if timeout_s < 0 or poll_s <= 0:
-            raise ValueError("timeout_s must be >= 0 and poll_s > 0")
-        self.timeout_s = timeout_s
-        self.poll_s = poll_s
+        self.timeout_s = _seconds(timeout_s, "timeout_s", zero_ok=True)
+        self.poll_s = _seconds(poll_s, "poll_s", zero_ok=False)
         self._end_s = time.monotonic() + timeout_s
 
     def check(self, what: str) -> None:
@@ -194,6 +220,10 @@ def _committed(answer: dict[str, Any]) -> bool:
 
 def _not_committed(tx_id: bytes | str, answer: dict[str, Any]) -> str:
     return f"tx {_hex32(tx_id, 'tx id')} not committed (status {answer.get('status')})"
+
+
+def _target_height(height: int) -> int:
+    return check_uint(height, 64, "height")
 
 
 def _reached(status: dict[str, Any], height: int) -> bool:
@@ -215,8 +245,7 @@ class Client:
     ) -> None:
         parts = _split_url(url)
         self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.batch_size = batch_size
+        self.timeout, self.batch_size = _options(timeout, batch_size)
         self._https = parts.scheme == "https"
         self._host: str = parts.hostname or ""
         self._port = parts.port
@@ -345,6 +374,7 @@ class Client:
         self, height: int, timeout_s: float = 30.0, *, poll_s: float = DEFAULT_POLL_S
     ) -> dict[str, Any]:
         """Poll until the node's head is at least ``height``; return its status."""
+        height = _target_height(height)
         deadline = _Deadline(timeout_s, poll_s)
         while True:
             status = self.status()
@@ -363,7 +393,7 @@ class Client:
         self._do(_Call("POST", "/admin/heal", {}))
 
     def admin_delay(self, delay_ms: int) -> None:
-        self._do(_Call("POST", "/admin/delay", {"delay_ms": delay_ms}))
+        self._do(_delay(delay_ms))
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
@@ -384,8 +414,7 @@ class AsyncClient:
     ) -> None:
         _split_url(url)
         self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.batch_size = batch_size
+        self.timeout, self.batch_size = _options(timeout, batch_size)
         self._session: aiohttp.ClientSession | None = None
 
     async def _do(self, call: _Call) -> Any:
@@ -465,6 +494,7 @@ class AsyncClient:
     async def wait_for_height(
         self, height: int, timeout_s: float = 30.0, *, poll_s: float = DEFAULT_POLL_S
     ) -> dict[str, Any]:
+        height = _target_height(height)
         deadline = _Deadline(timeout_s, poll_s)
         while True:
             status = await self.status()
@@ -480,7 +510,7 @@ class AsyncClient:
         await self._do(_Call("POST", "/admin/heal", {}))
 
     async def admin_delay(self, delay_ms: int) -> None:
-        await self._do(_Call("POST", "/admin/delay", {"delay_ms": delay_ms}))
+        await self._do(_delay(delay_ms))
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.url!r})"

@@ -30,7 +30,10 @@ MAX_NAME_LEN = 32
 
 
 def check_name(name: str, what: str, *, allow_empty: bool = False) -> bytes:
-    """Return the wire form of a chain id or policy name, or raise ValueError."""
+    """Return the wire form of a chain id or policy name, or raise ValueError
+    (TypeError if it is not a str)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {type(name).__name__}")
     raw = name.encode("ascii", errors="replace")
     if not allow_empty and not raw:
         raise ValueError(f"{what} must not be empty")

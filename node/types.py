@@ -66,6 +66,28 @@ def _hex(b: bytes) -> str:
     return b.hex()
 
 
+def bytes32(value: bytes | str, what: str) -> bytes:
+    """An address, tx id or hash given as 32 bytes or 64 hex characters (``0x`` allowed).
+
+    The SDK's one reading of such an argument: TypeError for another type,
+    ValueError (naming ``what``) for another length or non-hex text.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+    elif isinstance(value, str):
+        text = value[2:] if value[:2] in ("0x", "0X") else value
+        try:
+            raw = bytes.fromhex(text) if len(text) == 2 * HASH_SIZE and text.isascii() else b""
+        except ValueError:
+            raw = b""
+    else:
+        raise TypeError(f"{what} must be bytes or hex, got {type(value).__name__}")
+    if len(raw) != HASH_SIZE:
+        shown = repr(value) if len(value) <= 70 else f"{len(value)} characters or bytes"
+        raise ValueError(f"{what} must be 32 bytes or 64 hex characters, got {shown}")
+    return raw
+
+
 class Transaction:
     """A signed transfer of ``amount`` from ``sender`` to ``recipient``.
 
@@ -118,8 +140,10 @@ class Transaction:
         set_(self, "recipient", check_bytes(recipient, ADDRESS_SIZE, "recipient"))
         set_(self, "amount", check_uint(amount, 64, "amount"))
         set_(self, "fee", check_uint(fee, 64, "fee"))
-        if not isinstance(data, bytes | bytearray) or len(data) > MAX_TX_DATA:
-            raise ValueError(f"data must be bytes of at most {MAX_TX_DATA} bytes")
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        if len(data) > MAX_TX_DATA:
+            raise ValueError(f"data must be at most {MAX_TX_DATA} bytes, got {len(data)}")
         set_(self, "data", bytes(data))
         set_(self, "signature", check_bytes(signature, SIGNATURE_SIZE, "signature"))
         set_(self, "_encoded", None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from node import crypto
 from node.errors import ConfigError
-from node.types import Transaction
+from node.types import Transaction, bytes32
 
 WALLET_FILE_VERSION = 1
 
@@ -45,7 +45,9 @@ class Wallet:
         return self.address.hex()
 
     def sign(self, message: bytes) -> bytes:
-        return crypto.sign(self._seed, message)
+        if not isinstance(message, bytes | bytearray | memoryview):
+            raise TypeError(f"message must be bytes, got {type(message).__name__}")
+        return crypto.sign(self._seed, bytes(message))
 
     def transfer(
         self,
@@ -57,13 +59,14 @@ class Wallet:
         chain_id: str,
         data: bytes = b"",
     ) -> Transaction:
-        """A signed transfer of ``amount`` to ``to`` (bytes or 64 hex chars)."""
-        recipient = bytes.fromhex(to) if isinstance(to, str) else to
+        """A signed transfer of ``amount`` to ``to`` (bytes or 64 hex chars).
+
+        A bad argument is a TypeError or ValueError naming it, raised here."""
         unsigned = Transaction(
             chain_id=chain_id,
             sender=self.address,
             nonce=nonce,
-            recipient=recipient,
+            recipient=bytes32(to, "to"),
             amount=amount,
             fee=fee,
             data=data,
@@ -71,7 +74,7 @@ class Wallet:
         return unsigned.signed(self._seed)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        path = Path(path)
+        path = _path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {
             "version": WALLET_FILE_VERSION,
@@ -87,8 +90,9 @@ class Wallet:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Wallet:
+        path = _path(path)
         try:
-            body = json.loads(Path(path).read_text())
+            body = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read wallet file: {exc}") from exc
         if not isinstance(body, dict) or body.get("version") != WALLET_FILE_VERSION:
@@ -104,3 +108,9 @@ class Wallet:
 
     def __repr__(self) -> str:
         return f"Wallet({self.address_hex[:16]}...)"
+
+
+def _path(path: str | os.PathLike[str]) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)

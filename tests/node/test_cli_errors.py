@@ -186,8 +186,12 @@ def test_a_closed_stdout_ends_the_command_quietly() -> None:
 
 
 def test_piped_to_head_prints_one_line_and_no_error(tmp_path: Path) -> None:
-    err = tmp_path / "stderr.txt"
-    command = f"{' '.join(SIM_COMMAND)} --seeds 300 2>{err} | head -1"
+    """1000 seeds print ~140 KB, more than a pipe holds: the writes after head
+    exits must fail, and do so quietly."""
+    err, status = tmp_path / "stderr.txt", tmp_path / "status.txt"
+    command = (
+        f"{' '.join(SIM_COMMAND)} --seeds 1000 2>{err} | head -1; echo ${{PIPESTATUS[0]}} >{status}"
+    )
     done = subprocess.run(
         ["bash", "-c", command],
         capture_output=True,
@@ -199,6 +203,7 @@ def test_piped_to_head_prints_one_line_and_no_error(tmp_path: Path) -> None:
     assert done.stdout.startswith("seed 0: committed_height=1")
     assert len(done.stdout.splitlines()) == 1
     assert err.read_text() == ""
+    assert status.read_text().strip() == "1"
 
 
 # -- ordinet run with a bad model or config -----------------------------------------------

@@ -47,6 +47,7 @@ from node.testnet.profile import TestnetProfile, format_groups, parse_groups
 
 ADMIN_TIMEOUT_S = 5.0
 STATUS_TIMEOUT_S = 2.0
+SIGNAL_TIMEOUT_S = 30.0
 # What `create` may delete in a home that held an earlier testnet.
 SUMMARY_FILE_NAME = "summary.json"
 _OWNED = (MANIFEST_FILE_NAME, SUMMARY_FILE_NAME, LOCK_FILE_NAME, ACCOUNTS_DIR_NAME)
@@ -186,11 +187,18 @@ class Testnet:
         return self._signal(index, PAUSED, signal.SIGCONT, RUNNING)
 
     def _signal(self, index: int, needs: str, sig: signal.Signals, then: str) -> NodeEntry:
+        """Send ``sig`` and return once the process shows the new state."""
         with self._edit() as m:
             node = m.node(index)
             if node.state != needs:
                 raise TestnetError(f"{node.name} is not {needs} (it is {node.state})")
+            assert node.pid is not None
             procs.send(node.pid, node.home, sig)
+            if not procs.wait_state(node.pid, node.home, then, SIGNAL_TIMEOUT_S):
+                raise TestnetError(
+                    f"{node.name} (pid {node.pid}) is not {then} {SIGNAL_TIMEOUT_S:.0f} s "
+                    f"after {sig.name}"
+                )
             node.state = then
             return node
 

@@ -6,7 +6,9 @@ nodes in order, not the nodes directly), with stdout and stderr appended
 to ``HOME/node.log``. Processes are known by pid alone, because a detached
 testnet outlives the command that started it; before a pid is trusted its
 ``/proc`` command line must name the node's home, so a stale pid reused
-by another program is never signalled.
+by another program is never signalled. Only the processes this module
+spawned are reaped here (``waitpid``): a pid that some other code of the
+same process started belongs to that code, which waits for it itself.
 
 A supervised node (started by a foreground ``testnet up``) also dies with
 its supervisor: a tiny launcher sets ``PR_SET_PDEATHSIG`` before exec'ing
@@ -34,6 +36,10 @@ _LAUNCHER = (
 )
 
 
+# The nodes this process spawned and has not reaped yet: ours to waitpid.
+_children: set[int] = set()
+
+
 def node_argv(home: Path) -> list[str]:
     return [sys.executable, "-m", "node", "run", "--home", str(home)]
 
@@ -49,20 +55,25 @@ def start_node(home: Path, log_path: Path, *, supervised: bool) -> int:
         (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    return os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
+    pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
+    _children.add(pid)
+    return pid
 
 
 def process_state(pid: int | None, home: Path) -> str:
     """``running``, ``paused`` (SIGSTOPped) or ``gone`` (exited, or the pid
-    now belongs to something that is not this node). Reaps our own children."""
+    now belongs to something that is not this node). Reaps the nodes that
+    ``start_node`` spawned, and no other child of this process."""
     if pid is None:
         return GONE
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
+    if pid in _children:
+        try:
+            waited, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            waited = pid  # reaped already (by nobody else's right, but gone all the same)
         if waited == pid:
+            _children.discard(pid)
             return GONE
-    except ChildProcessError:
-        pass  # not our child (a detached testnet): look in /proc
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -76,14 +87,21 @@ def process_state(pid: int | None, home: Path) -> str:
     return PAUSED if state in ("T", "t") else RUNNING
 
 
-def wait_gone(pid: int, home: Path, timeout_s: float) -> bool:
-    """Wait until the process is gone; whether it went within ``timeout_s``."""
+def wait_state(pid: int, home: Path, state: str, timeout_s: float) -> bool:
+    """Wait until the process is in ``state`` (or gone); whether it got there
+    within ``timeout_s``. Signals are delivered when the kernel next runs the
+    target, which on a busy machine is a while after ``kill`` returned."""
     end = time.monotonic() + timeout_s
-    while process_state(pid, home) != GONE:
-        if time.monotonic() >= end:
+    while (seen := process_state(pid, home)) != state:
+        if seen == GONE or time.monotonic() >= end:
             return False
         time.sleep(0.02)
     return True
+
+
+def wait_gone(pid: int, home: Path, timeout_s: float) -> bool:
+    """Wait until the process is gone; whether it went within ``timeout_s``."""
+    return wait_state(pid, home, GONE, timeout_s)
 
 
 def send(pid: int | None, home: Path, sig: signal.Signals) -> bool:

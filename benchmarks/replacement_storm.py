@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "node"))
 
-from nodekit import Cluster, wait_until  # noqa: E402
+from nodekit import Cluster, wait_until
 
-from node.wallet import Wallet  # noqa: E402
+from node.wallet import Wallet
 
 GAP = 5
 

@@ -24,8 +24,9 @@ Admission of a batch
     6. Then, tx by tx in batch order (so a later tx of the batch sees the
        earlier ones): replacement (``queued_replacement_limit``,
        ``replacement_underpriced``), balance (``insufficient_funds``), the
-       sender's caps (``sender_full``), the pool's caps (``mempool_full``). A tx accepted earlier in the batch and pushed out by a later
-       one gets its result rewritten to ``evicted`` or ``replaced``:
+       sender's caps (``sender_full``), the pool's caps (``mempool_full``).
+       A tx accepted earlier in the batch and pushed out by a later one
+       gets its result rewritten to ``evicted`` or ``replaced``:
        ``accepted`` always means "in the pool when admit() returned".
 
 Balance (geth's overdraft rule)
@@ -430,7 +431,7 @@ class Mempool:
             self._touched.add(tx.sender)
         old = q.get(tx.nonce)
         old_queued = old is not None and not q.is_pending(old)
-        if old_queued and q.queued_replacements >= cfg.max_queued_replacements:
+        if old is not None and old_queued and q.queued_replacements >= cfg.max_queued_replacements:
             return (
                 Refusal.QUEUED_REPLACEMENT_LIMIT,
                 f"{old.id.hex()} waits behind a nonce gap; the sender has replaced "

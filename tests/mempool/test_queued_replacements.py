@@ -80,9 +80,7 @@ def test_a_refused_replacement_does_not_use_the_budget(accounts: Accounts) -> No
 def test_a_budget_of_zero_makes_queued_txs_final(accounts: Accounts) -> None:
     pool = make_pool(accounts, max_queued_replacements=0)
     pool.admit([transfer(A, 1, fee=100)], 0.0)
-    assert codes(pool.admit([transfer(A, 1, fee=1_000)], 1.0)) == [
-        Refusal.QUEUED_REPLACEMENT_LIMIT
-    ]
+    assert codes(pool.admit([transfer(A, 1, fee=1_000)], 1.0)) == [Refusal.QUEUED_REPLACEMENT_LIMIT]
 
 
 def test_pending_replacements_are_not_budgeted(accounts: Accounts) -> None:

@@ -4,6 +4,7 @@ a signal when it next runs the target, not when ``kill`` returns)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -39,3 +40,29 @@ def test_process_state_reaps_the_nodes_it_spawned(tmp_path: Path) -> None:
     pid = procs.start_node(home, home / "node.log", supervised=False)  # no config: exits
     assert procs.wait_gone(pid, home, 60.0)
     assert not Path(f"/proc/{pid}").exists()  # reaped: no zombie left behind
+
+
+def test_listening_ports_are_the_processes_own(tmp_path: Path) -> None:
+    """What `up` checks a node's P2P and RPC ports against."""
+    code = (
+        "import socket, sys, time\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+        "c = socket.socket(); c.bind(('127.0.0.1', 0))\n"  # bound, not listening
+        "print(s.getsockname()[1], c.getsockname()[1], flush=True); time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert child.stdout is not None
+        listening, bound = map(int, child.stdout.readline().split())
+        held = procs.listening_ports(child.pid)
+        assert listening in held and bound not in held
+        with socket.socket() as mine:  # this process's socket is not the child's
+            mine.bind(("127.0.0.1", 0))
+            mine.listen()
+            assert mine.getsockname()[1] not in procs.listening_ports(child.pid)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert procs.listening_ports(child.pid) == set()

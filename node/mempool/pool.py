@@ -64,6 +64,18 @@ Caps and eviction
     score; on equal scores the later admitted goes first, which is why a
     newcomer that only ties is refused.
 
+What a sender can get for nothing, and its bounds
+    A queued tx pays nothing while its gap is open, yet it is accepted and
+    relayed. Per sender that is at most ``max_txs_per_sender`` (64) slots /
+    ``max_bytes_per_sender`` within ``max_nonce_gap`` (64) of its committed
+    nonce, plus ``max_queued_replacements`` (4) replacements until that
+    nonce moves; every slot reserves balance (the overdraft rule). Pool-wide
+    at most ``max_txs`` / ``max_bytes``, and a queued newcomer can only take
+    the place of a lower-ranked queued tail, never of a pending tx, so
+    churning a full pool means outranking its lowest queued tx each time.
+    A pending tx's replacements are bounded by the bump alone: bids grow
+    10% a step and the last one is paid.
+
 After a block (``on_block``)
     Included txs leave; each sender of the block is re-read from
     ``accounts``: txs below its new next nonce leave (spent), then the

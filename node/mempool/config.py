@@ -43,6 +43,10 @@ class Refusal(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     #: Same sender and nonce as a pooled tx, without the required fee bump.
     REPLACEMENT_UNDERPRICED = "replacement_underpriced"
+    #: Would replace a queued tx (behind a nonce gap, so it pays nothing),
+    #: and the sender has used its ``max_queued_replacements`` since its
+    #: committed nonce last moved.
+    QUEUED_REPLACEMENT_LIMIT = "queued_replacement_limit"
     #: The sender's own count or byte cap is reached and nothing of its own
     #: with a higher nonce can make room.
     SENDER_FULL = "sender_full"
@@ -97,6 +101,9 @@ class MempoolConfig:
     expiry_s: float = 600.0
     #: a replacement needs fee and fee rate >= the old one's * (1 + pct/100)
     replace_bump_pct: int = 10
+    #: replacements of queued txs a sender may make between two moves of
+    #: its committed nonce (0: queued txs cannot be replaced)
+    max_queued_replacements: int = 4
     min_fee: int = 0
     max_tx_bytes: int = MAX_TX_SIZE
 

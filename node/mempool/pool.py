@@ -22,9 +22,11 @@ Admission of a batch
     5. The survivors are scored in ONE ``policy.score`` call; the score is
        kept with the tx for its whole stay.
     6. Then, tx by tx in batch order (so a later tx of the batch sees the
-       earlier ones): replacement, balance, the sender's caps, the pool's
-       caps. A tx accepted earlier in the batch and pushed out by a later
-       one gets its result rewritten to ``evicted`` or ``replaced``:
+       earlier ones): replacement (``queued_replacement_limit``,
+       ``replacement_underpriced``), balance (``insufficient_funds``), the
+       sender's caps (``sender_full``), the pool's caps (``mempool_full``).
+       A tx accepted earlier in the batch and pushed out by a later one
+       gets its result rewritten to ``evicted`` or ``replaced``:
        ``accepted`` always means "in the pool when admit() returned".
 
 Balance (geth's overdraft rule)
@@ -39,6 +41,15 @@ Replacement
     if its fee is strictly higher, and both its fee and its fee rate are at
     least the old one's times (1 + replace_bump_pct / 100) (the rate rule
     stops a bigger tx from buying its way in with a small fee bump).
+    Replacing a pending tx costs the sender real fee (the last bid is
+    paid when it commits, and bids grow 10% a step). Replacing a queued tx
+    costs nothing, as it never commits while its gap is open, yet every
+    accepted replacement is relayed to every peer: so each sender gets
+    ``max_queued_replacements`` of them (default 4) between two moves of
+    its committed nonce, then ``queued_replacement_limit`` (the check comes
+    first, before the bump). geth's legacypool asks queued replacements
+    for the same bump and no more; a bump alone does not bound them when
+    balances are large (10^15 and 10% steps allow ~330 per nonce).
 
 Caps and eviction
     Only a sender's tail (its highest nonce) is ever evicted, so no tx
@@ -52,6 +63,18 @@ Caps and eviction
     flood of nonce-gap txs cannot push out executable txs; then the lowest
     score; on equal scores the later admitted goes first, which is why a
     newcomer that only ties is refused.
+
+What a sender can get for nothing, and its bounds
+    A queued tx pays nothing while its gap is open, yet it is accepted and
+    relayed. Per sender that is at most ``max_txs_per_sender`` (64) slots /
+    ``max_bytes_per_sender`` within ``max_nonce_gap`` (64) of its committed
+    nonce, plus ``max_queued_replacements`` (4) replacements until that
+    nonce moves; every slot reserves balance (the overdraft rule). Pool-wide
+    at most ``max_txs`` / ``max_bytes``, and a queued newcomer can only take
+    the place of a lower-ranked queued tail, never of a pending tx, so
+    churning a full pool means outranking its lowest queued tx each time.
+    A pending tx's replacements are bounded by the bump alone: bids grow
+    10% a step and the last one is paid.
 
 After a block (``on_block``)
     Included txs leave; each sender of the block is re-read from
@@ -419,6 +442,16 @@ class Mempool:
             q = self._queues[tx.sender] = SenderQueue(*account)
             self._touched.add(tx.sender)
         old = q.get(tx.nonce)
+        old_queued = old is not None and not q.is_pending(old)
+        if old is not None and old_queued and q.queued_replacements >= cfg.max_queued_replacements:
+            return (
+                Refusal.QUEUED_REPLACEMENT_LIMIT,
+                f"{old.id.hex()} waits behind a nonce gap; the sender has replaced "
+                f"{q.queued_replacements} queued txs (at most {cfg.max_queued_replacements}) "
+                "since its nonce last moved: fill the gap or wait for a block",
+                None,
+                [],
+            )
         if old is not None and not self._bumps(old, tx.fee, size):
             pct = cfg.replace_bump_pct
             return (
@@ -472,6 +505,7 @@ class Mempool:
             undo.append(lowest)
         heapq.heappush(self._expiry, (now_s, entry.seq, tx_id))
         if old is not None:
+            q.queued_replacements += old_queued
             return None, "", old, undo[1:]
         return None, "", None, undo
 

@@ -50,7 +50,17 @@ class SenderQueue:
     in the committed state as last read by the pool.
     """
 
-    __slots__ = ("balance", "base", "by_nonce", "bytes", "cost", "nonces", "pending", "pushed_tail")
+    __slots__ = (
+        "balance",
+        "base",
+        "by_nonce",
+        "bytes",
+        "cost",
+        "nonces",
+        "pending",
+        "pushed_tail",
+        "queued_replacements",
+    )
 
     def __init__(self, balance: int, base: int) -> None:
         self.balance = balance
@@ -62,6 +72,8 @@ class SenderQueue:
         self.pending = 0
         self.bytes = 0
         self.cost = 0
+        #: queued txs replaced since ``base`` last moved (the pool caps it)
+        self.queued_replacements = 0
         #: the eviction-heap key last pushed for this sender's tail (pool's use)
         self.pushed_tail: tuple[int, float, int, bytes] | None = None
 
@@ -118,6 +130,8 @@ class SenderQueue:
         affordable. Removing from the top keeps the longest affordable
         prefix of the chain, so no remaining tx loses its predecessor.
         """
+        if base != self.base:
+            self.queued_replacements = 0
         self.balance = balance
         self.base = base
         dropped: list[PoolEntry] = []

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,17 +143,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"policy {profile.policy}, home {home}"
     )
     net = Testnet.create(profile, home, supervised=not args.detach)
-    try:
-        if not args.detach:
-            net.set_supervisor(os.getpid())
-        net.start_all()
-        _wait_ready(net, console)
-        for node in net.nodes:
-            console.print(f"  {node.name}  {node.rpc_url}  log {node.log_path}")
-        console.print(f"  accounts: {home / 'accounts'}  manifest: {net.manifest.path}")
-    except BaseException:
-        net.stop_all()
-        raise
+    with _terminate_interrupts():
+        try:
+            if not args.detach:
+                net.set_supervisor(os.getpid())
+            net.start_all()
+            _wait_ready(net, console)
+        except BaseException:
+            _stop_what_started(net)
+            raise
+    for node in net.nodes:
+        console.print(f"  {node.name}  {node.rpc_url}  log {node.log_path}")
+    console.print(f"  accounts: {home / 'accounts'}  manifest: {net.manifest.path}")
     if args.detach:
         _detached_hints(profile, home, console)
         return 0
@@ -169,6 +171,32 @@ def cmd_up(args: argparse.Namespace) -> int:
     console.print(summary_view(summary))
     console.print(f"nodes stopped; summary in {home / SUMMARY_FILE_NAME}")
     return 0 if summary.ok else 1
+
+
+@contextlib.contextmanager
+def _terminate_interrupts() -> Iterator[None]:
+    """During start-up SIGTERM interrupts like Ctrl-C, so either one stops
+    the start-up and what it started (a detached node outlives `up`)."""
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _stop_what_started(net: Any) -> None:
+    """Stop every node of a failed or interrupted start-up; a second Ctrl-C
+    must not cut this short and leave a node behind."""
+    held = {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}
+    before = {sig: signal.signal(sig, action) for sig, action in held.items()}
+    try:
+        started = [n.name for n in net.refresh() if n.pid is not None]
+        if started:
+            print(f"stopping {', '.join(started)} ...", file=sys.stderr, flush=True)
+        net.stop_all()
+    finally:
+        for sig, action in before.items():
+            signal.signal(sig, action)
 
 
 def _wait_ready(net: Any, console: Any) -> None:

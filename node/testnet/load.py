@@ -289,7 +289,11 @@ class LoadGenerator:
         return times[keep], order[keep]
 
     async def __aenter__(self) -> LoadGenerator:
-        await self._prepare()
+        try:
+            await self._prepare()
+        except BaseException:
+            await self.__aexit__()  # the clients' sessions are open: close them
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -308,7 +312,7 @@ class LoadGenerator:
             except _NETWORK_ERRORS:
                 continue
         else:
-            raise OrdinetError(f"load: none of {self.urls} answers")
+            raise OrdinetError(f"load: no node answers at {', '.join(self.urls)}")
         sem = asyncio.Semaphore(16)
 
         async def nonce(s: _Sender) -> None:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from node.errors import ConfigError
 
@@ -45,6 +46,10 @@ class NodeEntry:
     @property
     def name(self) -> str:
         return f"node{self.index}"
+
+    @property
+    def rpc_port(self) -> int:
+        return urlsplit(self.rpc_url).port or 0
 
     @property
     def data_dir(self) -> Path:

@@ -47,6 +47,9 @@ from node.testnet.profile import TestnetProfile, format_groups, parse_groups
 
 ADMIN_TIMEOUT_S = 5.0
 STATUS_TIMEOUT_S = 2.0
+SIGNAL_TIMEOUT_S = 30.0
+# how long a node that lost its port to another gets to exit and log why
+EXIT_GRACE_S = 30.0
 # What `create` may delete in a home that held an earlier testnet.
 SUMMARY_FILE_NAME = "summary.json"
 _OWNED = (MANIFEST_FILE_NAME, SUMMARY_FILE_NAME, LOCK_FILE_NAME, ACCOUNTS_DIR_NAME)
@@ -154,7 +157,9 @@ class Testnet:
     # -- processes -----------------------------------------------------------------
 
     def start(self, index: int) -> NodeEntry:
-        with self._edit() as m:
+        # Ctrl-C waits until the pid is in the manifest: a node is never
+        # started without a record that lets `stop_all` (or `down`) find it
+        with _interrupts_deferred(), self._edit() as m:
             node = m.node(index)
             if node.state in (RUNNING, PAUSED):
                 raise TestnetError(f"{node.name} is already {node.state} (pid {node.pid})")
@@ -186,11 +191,18 @@ class Testnet:
         return self._signal(index, PAUSED, signal.SIGCONT, RUNNING)
 
     def _signal(self, index: int, needs: str, sig: signal.Signals, then: str) -> NodeEntry:
+        """Send ``sig`` and return once the process shows the new state."""
         with self._edit() as m:
             node = m.node(index)
             if node.state != needs:
                 raise TestnetError(f"{node.name} is not {needs} (it is {node.state})")
+            assert node.pid is not None
             procs.send(node.pid, node.home, sig)
+            if not procs.wait_state(node.pid, node.home, then, SIGNAL_TIMEOUT_S):
+                raise TestnetError(
+                    f"{node.name} (pid {node.pid}) is not {then} {SIGNAL_TIMEOUT_S:.0f} s "
+                    f"after {sig.name}"
+                )
             node.state = then
             return node
 
@@ -324,22 +336,33 @@ class Testnet:
         must_live: list[int],
         progress: Callable[[list[dict[str, Any] | None]], None] | None = None,
     ) -> list[dict[str, Any] | None]:
-        """Poll every node's status until ``predicate`` holds of them. A node of
-        ``must_live`` whose process dies meanwhile fails at once, with its log."""
+        """Poll every node's status until ``predicate`` holds of them.
+
+        Every node of ``must_live`` must be the one this testnet started:
+        one whose process dies meanwhile, or whose RPC port is answered by
+        another node id (another testnet or program got the port), fails at
+        once, naming its ports, with its log; and when ``predicate`` holds,
+        each of them must be listening on its own P2P and RPC ports."""
         end = time.monotonic() + deadline_s
         while True:
             with self._edit() as m:
                 dead = [m.nodes[i] for i in must_live if m.nodes[i].state == KILLED]
             if dead:
                 node = dead[0]
-                raise TestnetError(f"{node.name} exited while waiting for {what}:\n{tail(node)}")
+                raise TestnetError(
+                    f"{node.name} exited while waiting for {what} ({_ports(node)})\n{_log(node)}"
+                )
             statuses = [self.status(i) for i in range(len(self.nodes))]
+            for i in must_live:
+                _check_identity(self.nodes[i], statuses[i])
             if progress is not None:
                 progress(statuses)
             if predicate(statuses):
+                for i in must_live:
+                    _check_listening(self.nodes[i])
                 return statuses
             if time.monotonic() >= end:
-                logs = "\n".join(f"--- {n.name} ---\n{tail(n, 15)}" for n in self.nodes)
+                logs = "\n".join(_log(n, 15) for n in self.nodes)
                 raise TestnetError(f"timed out after {deadline_s:.0f} s waiting for {what}\n{logs}")
             time.sleep(0.25)
 
@@ -350,6 +373,56 @@ def tail(node: NodeEntry, lines: int = 30) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _ports(node: NodeEntry) -> str:
+    return f"P2P port {node.p2p_port}, RPC port {node.rpc_port}"
+
+
+def _log(node: NodeEntry, lines: int = 30) -> str:
+    return f"--- {node.name} log ({node.log_path}) ---\n{tail(node, lines)}"
+
+
+def _check_identity(node: NodeEntry, status: dict[str, Any] | None) -> None:
+    """The node answering on ``node``'s RPC port must carry its node id."""
+    if status is None or status.get("node_id") == node.node_id:
+        return
+    if node.pid is not None:  # it fails on the taken port: let its log say so
+        procs.wait_gone(node.pid, node.home, EXIT_GRACE_S)
+    raise TestnetError(
+        f"{node.name}: RPC port {node.rpc_port} is answered by node "
+        f"{str(status.get('node_id'))[:16]}, not by the node this testnet started "
+        f"({node.node_id[:16]}): another testnet or program holds the port "
+        f"({_ports(node)})\n{_log(node)}"
+    )
+
+
+def _check_listening(node: NodeEntry) -> None:
+    """The node's own process must hold its P2P and RPC listening sockets."""
+    if node.pid is None or not Path(f"/proc/{node.pid}/net/tcp").exists():
+        return  # no /proc to look in: the node id check is all there is
+    held = procs.listening_ports(node.pid)
+    missing = [
+        f"{kind} port {port}"
+        for kind, port in (("P2P", node.p2p_port), ("RPC", node.rpc_port))
+        if port not in held
+    ]
+    if missing:
+        raise TestnetError(
+            f"{node.name} (pid {node.pid}) answers but does not listen on its "
+            f"{' and '.join(missing)}\n{_log(node)}"
+        )
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (they are delivered at the end)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _observe(node: NodeEntry) -> None:

@@ -38,6 +38,7 @@ def test_the_refusal_codes_are_the_documented_set() -> None:
         "nonce_too_far",
         "insufficient_funds",
         "replacement_underpriced",
+        "queued_replacement_limit",
         "sender_full",
         "mempool_full",
         "evicted",

@@ -1,12 +1,14 @@
 """The mempool as a state machine: random batches (some with forged
 signatures), blocks built from its own candidates and applied to a model
 of the committed state, conflicting blocks from elsewhere, replacements,
-removals and expiry, with small caps so that eviction happens often.
+removals and expiry, with small caps so that eviction happens often, and
+a small budget of queued replacements so that it runs out often.
 
 After every step: the caps hold, no two txs share a (sender, nonce), each
 sender's pending txs run contiguously from its committed next nonce and its
-queued ones do not, every sender can afford all its pooled txs, and every
-submitted tx was counted once."""
+queued ones do not, every sender can afford all its pooled txs, no sender
+replaced more queued txs than its budget since its nonce last moved, and
+every submitted tx was counted once."""
 
 from __future__ import annotations
 
@@ -53,6 +55,11 @@ class MempoolMachine(RuleBasedStateMachine):
         self.submitted = 0
         # every tx ever pooled, and when it last entered
         self.arrival_s: dict[bytes, float] = {}
+        # per sender: queued replacements the replace rule saw accepted since
+        # the sender's nonce moved or its queue emptied (a lower bound of the
+        # pool's own count, which batches can raise too)
+        self.queued_replaced: dict[bytes, int] = {}
+        self.nonce_seen: dict[bytes, int] = {}
 
     @initialize(
         fifo=st.booleans(),
@@ -72,6 +79,7 @@ class MempoolMachine(RuleBasedStateMachine):
             max_bytes_per_sender=5 * ONE_TX + 100,
             max_nonce_gap=6,
             expiry_s=50.0,
+            max_queued_replacements=2,
         )
         self.config = self.pool.config
 
@@ -155,9 +163,13 @@ class MempoolMachine(RuleBasedStateMachine):
         wallet = next(w for w in SENDERS if w.address == old.sender)
         fee = old.fee * (100 + bump_pct) // 100 + (1 if bump_pct >= 10 else 0)
         new = transfer(wallet, old.nonce, fee, amount=old.amount, data=old.data + bytes(extra))
+        queued = not self.pool.is_pending(old.id)
+        spent = self.queued_replaced.get(old.sender, 0) >= self.config.max_queued_replacements
         [result] = self.submit([new], signatures_checked=True)
         if result.accepted:
             assert old.id not in self.pool
+            if queued:
+                self.queued_replaced[old.sender] = self.queued_replaced.get(old.sender, 0) + 1
         outbids = (
             fee > old.fee
             and fee * 100 >= old.fee * 110
@@ -165,8 +177,13 @@ class MempoolMachine(RuleBasedStateMachine):
         )
         if new.id == old.id:
             assert result.code == Refusal.DUPLICATE
-        else:
+        elif queued and spent:
+            # a queued tx pays nothing: its sender's replacements are budgeted
+            assert result.code == Refusal.QUEUED_REPLACEMENT_LIMIT, result
+        elif result.code != Refusal.QUEUED_REPLACEMENT_LIMIT:
             assert (result.code == Refusal.REPLACEMENT_UNDERPRICED) == (not outbids), result
+        else:
+            assert queued, "a pending tx's replacement is never budgeted"
 
     @rule(max_txs=st.integers(0, 10), max_bytes_in_txs=st.integers(0, 10))
     def commit_block(self, max_txs: int, max_bytes_in_txs: int) -> None:
@@ -208,6 +225,17 @@ class MempoolMachine(RuleBasedStateMachine):
             assert self.now_s - self.arrival_s[tx.id] <= self.config.expiry_s
 
     # -- invariants --------------------------------------------------------
+
+    @invariant()
+    def queued_replacements_stay_within_the_budget(self) -> None:
+        pooled = {tx.sender for tx in self.pooled()}
+        for wallet in SENDERS:
+            sender = wallet.address
+            nonce = self.accounts.table[sender][1]
+            if sender not in pooled or self.nonce_seen.get(sender) != nonce:
+                self.queued_replaced.pop(sender, None)  # the budget comes back
+            self.nonce_seen[sender] = nonce
+            assert self.queued_replaced.get(sender, 0) <= self.config.max_queued_replacements
 
     @invariant()
     def caps_hold(self) -> None:

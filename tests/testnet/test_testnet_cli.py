@@ -144,3 +144,25 @@ def test_a_process_that_is_not_the_node_is_never_signalled(tmp_path: Path) -> No
         assert other.poll() is None  # untouched
     finally:
         other.kill()
+
+
+def test_load_against_a_dead_url_is_one_clear_line(tmp_path: Path) -> None:
+    """Through the real command: exit 2, one line on stderr, and no aiohttp
+    session left unclosed on the error path."""
+    from node.runtime.home import free_ports
+    from node.wallet import Wallet
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for k in range(2):
+        Wallet.generate().save(keys / f"account{k}.key")
+    [port] = free_ports(1)
+    done = subprocess.run(
+        [sys.executable, "-m", "node", "load", "--rpc", f"http://127.0.0.1:{port}",
+         "--tps", "1", "--duration", "1", "--accounts", str(keys)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("ordinet: error: load:") and f"127.0.0.1:{port}" in lines[0]

@@ -1,7 +1,7 @@
 """The chain as the node and the simulator use it: genesis + store + state.
 
 ``Ledger`` owns the rules that relate a block to its parent (height,
-previous hash, timestamps, size limits, body hashes, transaction
+previous hash, the timestamp rule of node/header_rules.py, size limits, body hashes, transaction
 signatures, the state transition and the state root) and keeps the
 in-memory ``State`` equal to the store's accounts after the head.
 Consensus proofs (block signature, BFT certificate, PoW) are the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from node import header_rules
 from node.errors import ConfigError, InvalidBlock, InvalidTransaction, StoreError
 from node.genesis import Genesis
 from node.state import Account, State, StateDiff
@@ -126,8 +127,8 @@ class Ledger:
         """An UNSIGNED block on top of the head, and the candidates refused.
 
         Candidates are taken in order (``State.select``); the limits default
-        to the genesis parameters and cannot exceed them. A timestamp before
-        the parent's is raised to the parent's. Signatures are assumed
+        to the genesis parameters and cannot exceed them. A timestamp not after
+        the parent's is raised to the earliest one allowed (header_rules). Signatures are assumed
         checked (the mempool does at admission) unless ``check_signatures``,
         which refuses badly signed candidates with ``invalid_signature``.
         The caller signs (``Block.signed``) or mines the result.
@@ -156,7 +157,7 @@ class Ledger:
         header = BlockHeader(
             chain_id=self.chain_id,
             height=self._head.height + 1,
-            timestamp_ms=max(timestamp_ms, self._head.timestamp_ms),
+            timestamp_ms=header_rules.next_timestamp_ms(timestamp_ms, self._head.timestamp_ms),
             prev_hash=self._head.hash,
             proposer=proposer,
             tx_root=tx_root(chosen),
@@ -193,11 +194,7 @@ class Ledger:
                 f"prev_hash {header.prev_hash.hex()[:16]} is not head {parent.hash.hex()[:16]}",
                 code="wrong_prev_hash",
             )
-        if header.timestamp_ms < parent.timestamp_ms:
-            raise InvalidBlock(
-                f"timestamp {header.timestamp_ms} before the parent's {parent.timestamp_ms}",
-                code="timestamp_too_early",
-            )
+        header_rules.check_follows_parent(header.timestamp_ms, parent.timestamp_ms)
         if header.tx_count > self.max_block_txs:
             raise InvalidBlock(
                 f"{header.tx_count} txs exceed the limit of {self.max_block_txs}",

@@ -11,8 +11,10 @@ engine and by the simulator's auditor):
   ``block_interval_ms``), the factor clamped to [1/F, F]
   (``pow_max_retarget_factor``) and the target never easier than the
   initial one;
-- its timestamp is after its parent's (and, checked by the engine against
-  its clock, at most ``MAX_FUTURE_MS`` ahead of it).
+- its timestamp is strictly after its parent's (node/header_rules.py rule
+  1), and, checked by the engine against its clock when the block arrives,
+  at most ``MAX_AHEAD_MS`` ahead of it (rule 2; an early block is not
+  invalid, just not taken yet: a peer offers it again).
 
 Fork choice: the chain with the most cumulative work (sum over blocks of
 2^256 / (target + 1)); on a tie the chain seen first stays. When another
@@ -34,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from node import header_rules
 from node.consensus.engine import Engine
 from node.consensus.events import (
     Action,
@@ -58,12 +61,14 @@ from node.consensus.messages import (
     GetBlocksMsg,
     StatusMsg,
 )
+from node.errors import InvalidBlock
 from node.types import Block, BlockHeader, Commit
 
 if TYPE_CHECKING:
     pass
 
-MAX_FUTURE_MS = 15_000
+# Bitcoin allows two hours; a testnet chain with second-long blocks wants less
+MAX_AHEAD_MS = 15_000
 MAX_ORPHANS = 1_024
 _TWO_256 = 1 << 256
 
@@ -101,8 +106,10 @@ class PowRules:
         parent = ancestors[height - 1]
         if header.prev_hash != parent.hash:
             return "block does not extend its parent"
-        if header.timestamp_ms <= parent.timestamp_ms:
-            return "block timestamp does not follow its parent's"
+        try:
+            header_rules.check_follows_parent(header.timestamp_ms, parent.timestamp_ms)
+        except InvalidBlock as exc:
+            return header_rules.violation(exc)
         if header.pow_target != self.expected_target(height, ancestors):
             return "block carries the wrong target"
         if int.from_bytes(header.hash, "big") > int.from_bytes(header.pow_target, "big"):
@@ -154,6 +161,7 @@ class PowEngine(Engine):
     """A PoW full node; with a ``seed`` it also mines (fees go to that key)."""
 
     name = "pow"
+    max_ahead_ms = MAX_AHEAD_MS
 
     def __init__(self, **options: Any) -> None:
         """Options: see ``Engine.__init__`` (app, validators, params, seed, ...)."""
@@ -256,7 +264,7 @@ class PowEngine(Engine):
         block_hash = block.hash
         if block_hash in self.tree or block_hash in self.invalid:
             return
-        if block.header.timestamp_ms > now_ms + MAX_FUTURE_MS:
+        if self.check_not_ahead(block, now_ms) is not None:
             return  # not invalid, just early: a peer will offer it again
         parent = self.tree.get(block.header.prev_hash)
         if parent is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConfigError
+from node.ledger import DEFAULT_POW_REORG_DEPTH
 from node.mempool import MempoolConfig
 from node.p2p.config import P2PConfig
 from node.tomlfile import read_toml
@@ -69,6 +70,9 @@ class ConsensusConfig:
     relay: str = "votes"
     # PoW: nonces tried per search call (between calls mining can be interrupted)
     mine_batch: int = 200_000
+    # PoW: how many blocks below the head a reorg may reach; the store keeps
+    # undo history that deep and a deeper reorg is refused (BFT, PoA keep none)
+    pow_reorg_depth: int = DEFAULT_POW_REORG_DEPTH
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,8 @@ class _Reader:
             raise self.fail("consensus.relay", f"must be one of {list(RELAY_MODES)}")
         if cfg.mine_batch < 1:
             raise self.fail("consensus.mine_batch", "must be at least 1")
+        if cfg.pow_reorg_depth < 1:
+            raise self.fail("consensus.pow_reorg_depth", "must be at least 1")
         return cfg
 
     def sync(self, table: Mapping[str, Any]) -> SyncConfig:

@@ -29,6 +29,15 @@ from node.types import (
 )
 
 GENESIS_HASH_KEY = "genesis_hash"
+# PoW: how many blocks below the head a reorg may reach (its undo history
+# is kept that deep; a deeper reorg is refused). BFT and PoA keep none:
+# their committed blocks are final.
+DEFAULT_POW_REORG_DEPTH = 100
+
+
+def undo_depth_for(genesis: Genesis, pow_reorg_depth: int = DEFAULT_POW_REORG_DEPTH) -> int:
+    """How many blocks ``revert_to`` must be able to undo on ``genesis``'s chain."""
+    return pow_reorg_depth if genesis.consensus == "pow" else 0
 
 
 class Ledger:
@@ -42,14 +51,21 @@ class Ledger:
         self._head = head
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], genesis: Genesis) -> Ledger:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        genesis: Genesis,
+        *,
+        pow_reorg_depth: int = DEFAULT_POW_REORG_DEPTH,
+    ) -> Ledger:
         """Open the store at ``path`` (":memory:" works), creating the chain if empty.
 
         An existing store must have been created from the same genesis
         (ConfigError otherwise); the state is loaded from it and checked
-        against the head's state root.
+        against the head's state root. The store keeps undo history as deep
+        as ``undo_depth_for(genesis, pow_reorg_depth)``.
         """
-        store = Store.open(path)
+        store = Store.open(path, undo_depth=undo_depth_for(genesis, pow_reorg_depth))
         try:
             return cls._resume(store, genesis)
         except BaseException:
@@ -237,6 +253,11 @@ class Ledger:
     def save_commit(self, height: int, commit: Commit) -> None:
         """Attach the certificate of an already stored block."""
         self.store.save_commit(height, commit)
+
+    @property
+    def revert_floor(self) -> int:
+        """The lowest height ``revert_to`` can reach (StoreError ``reorg_too_deep`` below)."""
+        return self.store.revert_floor()
 
     def revert_to(self, height: int) -> list[Block]:
         """Drop every block above ``height``; return them newest first."""

@@ -41,6 +41,8 @@ _I64_MAX = 2**63 - 1
 _ACCOUNT_VALUE = struct.Struct(">QQ")
 # SQLite allows 32766 host parameters since 3.32; stay well under any build's limit
 _IN_CHUNK = 500
+# meta key: the lowest height revert_to may reach (u64 big-endian)
+REVERT_FLOOR_KEY = "revert_floor"
 
 _SCHEMA = """
 CREATE TABLE blocks (
@@ -108,18 +110,27 @@ def _tx_offsets(block: Block, encoded: bytes) -> list[tuple[int, int]]:
 
 
 class Store:
-    """The node's database. Open with ``Store.open(path)``; ":memory:" works."""
+    """The node's database. Open with ``Store.open(path)``; ":memory:" works.
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    ``undo_depth`` is how many blocks below the head ``revert_to`` can undo:
+    the undo rows of older blocks are deleted as blocks are saved, in the
+    same transaction. 0 (BFT, PoA: committed blocks are final) keeps none.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: str, undo_depth: int = 0) -> None:
+        if undo_depth < 0:
+            raise ValueError(f"undo_depth must be >= 0, not {undo_depth}")
         self._conn = conn
         self.path = path
+        self.undo_depth = undo_depth
         self._head: BlockHeader | None = None
         self._head_loaded = False
+        self._revert_floor: int | None = None
 
     # -- opening ----------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Store:
+    def open(cls, path: str | os.PathLike[str], *, undo_depth: int = 0) -> Store:
         name = str(path)
         if name != ":memory:":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +146,7 @@ class Store:
         except StoreError:
             conn.close()
             raise
-        return cls(conn, name)
+        return cls(conn, name, undo_depth)
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection, name: str) -> None:
@@ -277,11 +288,13 @@ class Store:
                     code="duplicate_tx",
                 ) from exc
             addresses = list(diff.accounts)
-            previous = self._select_accounts(conn, addresses)
-            conn.executemany(
-                "INSERT INTO undo (height, address, value) VALUES (?, ?, ?)",
-                [(height, a, previous.get(a)) for a in addresses],
-            )
+            if self.undo_depth > 0 and height > 0:  # nothing to revert the genesis to
+                previous = self._select_accounts(conn, addresses)
+                conn.executemany(
+                    "INSERT INTO undo (height, address, value) VALUES (?, ?, ?)",
+                    [(height, a, previous.get(a)) for a in addresses],
+                )
+            floor = self._prune_undo(conn, height)
             written: list[tuple[bytes, bytes]] = []
             emptied: list[tuple[bytes]] = []
             pack = _ACCOUNT_VALUE.pack
@@ -296,6 +309,34 @@ class Store:
             )
         self._head = header
         self._head_loaded = True
+        self._revert_floor = floor
+
+    def _prune_undo(self, conn: sqlite3.Connection, head: int) -> int:
+        """Inside save_block's transaction: drop the undo rows that no revert
+        may use any more once ``head`` is saved; the new revert floor."""
+        floor = max(self._load_revert_floor(conn), head - self.undo_depth)
+        conn.execute("DELETE FROM undo WHERE height <= ?", (floor,))
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (REVERT_FLOOR_KEY, floor.to_bytes(8, "big")),
+        )
+        return floor
+
+    @staticmethod
+    def _load_revert_floor(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (REVERT_FLOOR_KEY,)).fetchone()
+        # a store written before undo pruning kept every block's undo rows
+        return 0 if row is None else int.from_bytes(row[0], "big")
+
+    def revert_floor(self) -> int:
+        """The lowest height ``revert_to`` can go back to (the undo rows of
+        every block above it are kept)."""
+        if self._revert_floor is None:
+            try:
+                self._revert_floor = self._load_revert_floor(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: read failed: {exc}") from exc
+        return self._revert_floor
 
     @staticmethod
     def _select_accounts(
@@ -398,6 +439,13 @@ class Store:
         head = self.head_height()
         if head is None or not 0 <= height <= head:
             raise StoreError(f"cannot revert to height {height}: head is {head}", code="bad_revert")
+        floor = self.revert_floor()
+        if height < floor:
+            raise StoreError(
+                f"{self.path}: cannot revert to height {height}: undo history is kept down "
+                f"to height {floor} only (undo_depth {self.undo_depth} below head {head})",
+                code="reorg_too_deep",
+            )
         reverted = self.load_blocks(height + 1, head)
         reverted.reverse()
         with self._transaction(f"revert to {height}") as conn:

@@ -56,7 +56,7 @@ def test_a_validator_a_year_ahead_cannot_move_the_chains_time(
         assert skewed_key not in proposers
         # ... and node3 follows the chain the others make
         assert skewed.height() >= start + HEIGHTS - 1
-        assert "clock.offset" in skewed.tail(200)
+        assert "clock.offset" in skewed.log_path.read_text(errors="replace")
     finally:
         cluster.close()
 

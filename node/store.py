@@ -195,21 +195,9 @@ class Marker:
             ) from None
         return MarkerRecord(height, block_hash, signing)
 
-    def adopt(
-        self,
-        recorded: MarkerRecord,
-        head: BlockHeader | None,
-        signing: tuple[int, int, int] | None,
-    ) -> None:
-        """Start from what the (checked) database holds."""
-        self._head = (
-            (recorded.height, recorded.block_hash)
-            if head is None
-            else (
-                head.height,
-                head.hash,
-            )
-        )
+    def adopt(self, head: BlockHeader, signing: tuple[int, int, int] | None) -> None:
+        """Start from what the (checked) database holds: at least what was recorded."""
+        self._head = (head.height, head.hash)
         self._signing = signing
 
     def save_head(
@@ -374,7 +362,8 @@ class Store:
                 f"signing from there could sign twice; {RECOVERY}",
                 code="signing_state_rolled_back",
             )
-        marker.adopt(recorded, head, signed_key)
+        assert head is not None  # it holds the recorded block
+        marker.adopt(head, signed_key)
 
     # -- helpers ----------------------------------------------------------
 

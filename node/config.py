@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConfigError
+from node.ledger import DEFAULT_POW_REORG_DEPTH
 from node.mempool import MempoolConfig
 from node.p2p.config import P2PConfig
 from node.tomlfile import AT_LEAST_1, PORT, POSITIVE, Range, check_fields, read_toml
@@ -78,9 +79,12 @@ class ConsensusConfig:
     relay: str = "votes"
     # PoW: nonces tried per search call (between calls mining can be interrupted)
     mine_batch: int = 200_000
+    # PoW: how many blocks below the head a reorg may reach; the store keeps
+    # undo history that deep and a deeper reorg is refused (BFT, PoA keep none)
+    pow_reorg_depth: int = DEFAULT_POW_REORG_DEPTH
 
     def __post_init__(self) -> None:
-        check_fields(self, "consensus", {"mine_batch": AT_LEAST_1})
+        check_fields(self, "consensus", {"mine_batch": AT_LEAST_1, "pow_reorg_depth": AT_LEAST_1})
 
 
 @dataclass(frozen=True)

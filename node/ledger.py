@@ -1,7 +1,7 @@
 """The chain as the node and the simulator use it: genesis + store + state.
 
 ``Ledger`` owns the rules that relate a block to its parent (height,
-previous hash, timestamps, size limits, body hashes, transaction
+previous hash, the timestamp rule of node/header_rules.py, size limits, body hashes, transaction
 signatures, the state transition and the state root) and keeps the
 in-memory ``State`` equal to the store's accounts after the head.
 Consensus proofs (block signature, BFT certificate, PoW) are the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from node import header_rules
 from node.errors import ConfigError, InvalidBlock, InvalidTransaction, StoreError
 from node.genesis import Genesis
 from node.state import Account, State, StateDiff
@@ -28,6 +29,15 @@ from node.types import (
 )
 
 GENESIS_HASH_KEY = "genesis_hash"
+# PoW: how many blocks below the head a reorg may reach (its undo history
+# is kept that deep; a deeper reorg is refused). BFT and PoA keep none:
+# their committed blocks are final.
+DEFAULT_POW_REORG_DEPTH = 100
+
+
+def undo_depth_for(genesis: Genesis, pow_reorg_depth: int = DEFAULT_POW_REORG_DEPTH) -> int:
+    """How many blocks ``revert_to`` must be able to undo on ``genesis``'s chain."""
+    return pow_reorg_depth if genesis.consensus == "pow" else 0
 
 
 class Ledger:
@@ -41,14 +51,21 @@ class Ledger:
         self._head = head
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], genesis: Genesis) -> Ledger:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        genesis: Genesis,
+        *,
+        pow_reorg_depth: int = DEFAULT_POW_REORG_DEPTH,
+    ) -> Ledger:
         """Open the store at ``path`` (":memory:" works), creating the chain if empty.
 
         An existing store must have been created from the same genesis
         (ConfigError otherwise); the state is loaded from it and checked
-        against the head's state root.
+        against the head's state root. The store keeps undo history as deep
+        as ``undo_depth_for(genesis, pow_reorg_depth)``.
         """
-        store = Store.open(path)
+        store = Store.open(path, undo_depth=undo_depth_for(genesis, pow_reorg_depth))
         try:
             return cls._resume(store, genesis)
         except BaseException:
@@ -126,8 +143,8 @@ class Ledger:
         """An UNSIGNED block on top of the head, and the candidates refused.
 
         Candidates are taken in order (``State.select``); the limits default
-        to the genesis parameters and cannot exceed them. A timestamp before
-        the parent's is raised to the parent's. Signatures are assumed
+        to the genesis parameters and cannot exceed them. A timestamp not after
+        the parent's is raised to the earliest one allowed (header_rules). Signatures are assumed
         checked (the mempool does at admission) unless ``check_signatures``,
         which refuses badly signed candidates with ``invalid_signature``.
         The caller signs (``Block.signed``) or mines the result.
@@ -156,7 +173,7 @@ class Ledger:
         header = BlockHeader(
             chain_id=self.chain_id,
             height=self._head.height + 1,
-            timestamp_ms=max(timestamp_ms, self._head.timestamp_ms),
+            timestamp_ms=header_rules.next_timestamp_ms(timestamp_ms, self._head.timestamp_ms),
             prev_hash=self._head.hash,
             proposer=proposer,
             tx_root=tx_root(chosen),
@@ -193,11 +210,7 @@ class Ledger:
                 f"prev_hash {header.prev_hash.hex()[:16]} is not head {parent.hash.hex()[:16]}",
                 code="wrong_prev_hash",
             )
-        if header.timestamp_ms < parent.timestamp_ms:
-            raise InvalidBlock(
-                f"timestamp {header.timestamp_ms} before the parent's {parent.timestamp_ms}",
-                code="timestamp_too_early",
-            )
+        header_rules.check_follows_parent(header.timestamp_ms, parent.timestamp_ms)
         if header.tx_count > self.max_block_txs:
             raise InvalidBlock(
                 f"{header.tx_count} txs exceed the limit of {self.max_block_txs}",
@@ -240,6 +253,11 @@ class Ledger:
     def save_commit(self, height: int, commit: Commit) -> None:
         """Attach the certificate of an already stored block."""
         self.store.save_commit(height, commit)
+
+    @property
+    def revert_floor(self) -> int:
+        """The lowest height ``revert_to`` can reach (StoreError ``reorg_too_deep`` below)."""
+        return self.store.revert_floor()
 
     def revert_to(self, height: int) -> list[Block]:
         """Drop every block above ``height``; return them newest first."""

@@ -4,23 +4,32 @@ the BFT signing state and a small key-value table.
 One ``sqlite3`` connection, no threads, explicit transactions. The
 guarantee the rest of the node builds on: ``save_block`` writes a block,
 its tx index entries, its account changes and the undo rows that reverse
-them in ONE transaction, and ``revert_to`` undoes blocks in ONE
-transaction, so after a crash at any instant (kill -9 included) the store
-holds either the old head or the new one, never a mix.
+them (pruned to ``undo_depth``) in ONE transaction, and ``revert_to``
+undoes blocks in ONE transaction, so after a crash at any instant (kill -9
+included) the store holds either the old head or the new one, never a mix.
 
-Journal: WAL with ``synchronous=NORMAL``. A transaction is complete in the
-WAL before COMMIT returns, so a killed process loses nothing; a power
-failure may lose the last few blocks (the WAL is fsync'd at checkpoints),
-which the node then fetches again from its peers: blocks are replicated,
-re-syncing is cheap, and one fsync per block would cap a busy chain. What
-is NOT replicated, the BFT signing state, is written with
-``synchronous=FULL`` so it is on disk before ``save_signing_state``
-returns. The schema is in docs/PROTOCOL.md; its version is
-``PRAGMA user_version``.
+Journal: WAL with ``synchronous=FULL``: every commit fsyncs the WAL before
+it returns, so a committed block or signing state survives a killed
+process and a power failure alike.
+
+Integrity, checked by ``Store.open`` (a file store; refused with a
+``StoreError`` naming the file and how to recover):
+- ``PRAGMA quick_check``: a damaged page (``store_corrupt``);
+- the marker file beside the database (``<db>.marker``, written with
+  fsync and rename after each committed block and signing state, and
+  before a revert): if it records a head or a signing state the database
+  no longer holds, the database lost committed data, e.g. its ``-wal``
+  file was deleted after a crash (``store_rolled_back``,
+  ``store_mismatch``, ``signing_state_rolled_back``): a validator that
+  went on from there could sign twice;
+- a signing state above the head + 1 (``store_inconsistent``).
+
+The schema is in docs/PROTOCOL.md; its version is ``PRAGMA user_version``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import struct
@@ -41,6 +50,19 @@ _I64_MAX = 2**63 - 1
 _ACCOUNT_VALUE = struct.Struct(">QQ")
 # SQLite allows 32766 host parameters since 3.32; stay well under any build's limit
 _IN_CHUNK = 500
+# meta key: the lowest height revert_to may reach (u64 big-endian)
+REVERT_FLOOR_KEY = "revert_floor"
+# the marker beside the database: what it is known to hold (see the module doc)
+MARKER_SUFFIX = ".marker"
+_MARKER_VERSION = 1
+# how many lines of quick_check's report go into the error
+_QUICK_CHECK_LINES = 3
+RECOVERY = (
+    "to recover, stop the node, move its data directory aside and start it with an "
+    "empty one: it syncs the chain again from its peers (a validator: start it with "
+    "[consensus] validator = false until it has caught up; see docs/PROTOCOL.md, "
+    "Store integrity)"
+)
 
 _SCHEMA = """
 CREATE TABLE blocks (
@@ -107,19 +129,141 @@ def _tx_offsets(block: Block, encoded: bytes) -> list[tuple[int, int]]:
     return out
 
 
-class Store:
-    """The node's database. Open with ``Store.open(path)``; ":memory:" works."""
+def _quick_check(conn: sqlite3.Connection, name: str) -> None:
+    """StoreError ``store_corrupt`` unless SQLite's quick_check finds the file sound."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchmany(_QUICK_CHECK_LINES)
+    except sqlite3.DatabaseError as exc:
+        rows = [(str(exc),)]
+    report = [str(r[0]) for r in rows]
+    if report != ["ok"]:
+        raise StoreError(
+            f"{name}: the database is damaged (quick_check: {'; '.join(report)}); {RECOVERY}",
+            code="store_corrupt",
+        )
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+
+class MarkerRecord:
+    """What the marker says the database holds."""
+
+    __slots__ = ("block_hash", "height", "signing")
+
+    def __init__(
+        self, height: int, block_hash: bytes, signing: tuple[int, int, int] | None
+    ) -> None:
+        self.height = height
+        self.block_hash = block_hash
+        self.signing = signing
+
+
+class Marker:
+    """A small JSON file beside the database: the last head and signing state
+    it committed. Written after the database commit (before, for a revert)
+    with fsync and an atomic rename, so what the marker says the database
+    holds is never more than the database held, unless the database lost it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._head: tuple[int, bytes] | None = None
+        self._signing: tuple[int, int, int] | None = None
+
+    def load(self, store_path: str) -> MarkerRecord | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read: {exc.strerror}", code="store_io") from exc
+        try:
+            data = json.loads(raw)
+            if data["version"] != _MARKER_VERSION:
+                raise ValueError(f"version {data['version']!r}")
+            height = data["head_height"]
+            block_hash = bytes.fromhex(data["head_hash"])
+            signing = data["signing"]
+            if not isinstance(height, int) or height < 0 or len(block_hash) != 32:
+                raise ValueError("bad head")
+            if signing is not None:
+                if len(signing) != 3 or not all(isinstance(v, int) for v in signing):
+                    raise ValueError("bad signing state")
+                signing = (signing[0], signing[1], signing[2])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"{self.path}: the marker of {store_path} is unreadable ({exc}); {RECOVERY}",
+                code="store_marker_corrupt",
+            ) from None
+        return MarkerRecord(height, block_hash, signing)
+
+    def adopt(self, head: BlockHeader, signing: tuple[int, int, int] | None) -> None:
+        """Start from what the (checked) database holds: at least what was recorded."""
+        self._head = (head.height, head.hash)
+        self._signing = signing
+
+    def save_head(
+        self,
+        store_path: str,
+        height: int,
+        block_hash: bytes,
+        signing: tuple[int, int, int] | None = None,
+    ) -> None:
+        self._head = (height, block_hash)
+        if signing is not None:
+            self._signing = signing
+        self._write(store_path)
+
+    def save_signing(self, store_path: str, signing: tuple[int, int, int]) -> None:
+        self._signing = signing
+        if self._head is not None:
+            self._write(store_path)
+
+    def _write(self, store_path: str) -> None:
+        assert self._head is not None
+        data = {
+            "version": _MARKER_VERSION,
+            "head_height": self._head[0],
+            "head_hash": self._head[1].hex(),
+            "signing": None if self._signing is None else list(self._signing),
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, json.dumps(data).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.path}: cannot write the marker of {store_path}: {exc.strerror}",
+                code="store_io",
+            ) from exc
+
+
+class Store:
+    """The node's database. Open with ``Store.open(path)``; ":memory:" works.
+
+    ``undo_depth`` is how many blocks below the head ``revert_to`` can undo:
+    the undo rows of older blocks are deleted as blocks are saved, in the
+    same transaction. 0 (BFT, PoA: committed blocks are final) keeps none.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: str, undo_depth: int = 0) -> None:
+        if undo_depth < 0:
+            raise ValueError(f"undo_depth must be >= 0, not {undo_depth}")
         self._conn = conn
         self.path = path
+        self.undo_depth = undo_depth
         self._head: BlockHeader | None = None
         self._head_loaded = False
+        self._revert_floor: int | None = None
+        self.marker = None if path == ":memory:" else Marker(Path(path + MARKER_SUFFIX))
 
     # -- opening ----------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Store:
+    def open(cls, path: str | os.PathLike[str], *, undo_depth: int = 0) -> Store:
         name = str(path)
         if name != ":memory:":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +279,13 @@ class Store:
         except StoreError:
             conn.close()
             raise
-        return cls(conn, name)
+        store = cls(conn, name, undo_depth)
+        try:
+            store._check_marker()
+        except BaseException:
+            conn.close()
+            raise
+        return store
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection, name: str) -> None:
@@ -163,10 +313,57 @@ class Store:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"{name}: cannot switch to WAL journal mode (got {mode})")
-        conn.execute("PRAGMA synchronous = NORMAL")
+            _quick_check(conn, name)
+        conn.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
         self._conn.close()
+
+    def _check_marker(self) -> None:
+        """Refuse a database that holds less than its marker says it committed."""
+        marker = self.marker
+        if marker is None:
+            return
+        recorded = marker.load(self.path)
+        head = self.head()
+        signed = self.load_signing_state()
+        signed_key = None if signed is None else signed[:3]
+        if head is not None and signed_key is not None and signed_key[0] > head.height + 1:
+            raise StoreError(
+                f"{self.path}: the signing state (height {signed_key[0]}) is ahead of the "
+                f"head block {head.height} + 1: the database is inconsistent; {RECOVERY}",
+                code="store_inconsistent",
+            )
+        if recorded is None:
+            # first open, or a store from before markers: start one
+            if head is not None:
+                marker.save_head(self.path, head.height, head.hash, signed_key)
+            return
+        height = -1 if head is None else head.height
+        if recorded.height > height:
+            raise StoreError(
+                f"{self.path}: holds blocks up to height {height}, but {marker.path.name} "
+                f"records block {recorded.height} as committed: committed blocks were lost "
+                f"(a deleted or damaged -wal file?); {RECOVERY}",
+                code="store_rolled_back",
+            )
+        stored = self.load_header(recorded.height)
+        if stored is None or stored.hash != recorded.block_hash:
+            raise StoreError(
+                f"{self.path}: block {recorded.height} is not the one {marker.path.name} "
+                f"records as committed ({recorded.block_hash.hex()[:16]}): the database was "
+                f"replaced or damaged; {RECOVERY}",
+                code="store_mismatch",
+            )
+        if recorded.signing is not None and (signed_key is None or signed_key < recorded.signing):
+            raise StoreError(
+                f"{self.path}: the signing state went back from {list(recorded.signing)} "
+                f"({marker.path.name}) to {list(signed_key) if signed_key else None}: "
+                f"signing from there could sign twice; {RECOVERY}",
+                code="signing_state_rolled_back",
+            )
+        assert head is not None  # it holds the recorded block
+        marker.adopt(head, signed_key)
 
     # -- helpers ----------------------------------------------------------
 
@@ -277,11 +474,13 @@ class Store:
                     code="duplicate_tx",
                 ) from exc
             addresses = list(diff.accounts)
-            previous = self._select_accounts(conn, addresses)
-            conn.executemany(
-                "INSERT INTO undo (height, address, value) VALUES (?, ?, ?)",
-                [(height, a, previous.get(a)) for a in addresses],
-            )
+            if self.undo_depth > 0 and height > 0:  # nothing to revert the genesis to
+                previous = self._select_accounts(conn, addresses)
+                conn.executemany(
+                    "INSERT INTO undo (height, address, value) VALUES (?, ?, ?)",
+                    [(height, a, previous.get(a)) for a in addresses],
+                )
+            floor = self._prune_undo(conn, height)
             written: list[tuple[bytes, bytes]] = []
             emptied: list[tuple[bytes]] = []
             pack = _ACCOUNT_VALUE.pack
@@ -296,6 +495,36 @@ class Store:
             )
         self._head = header
         self._head_loaded = True
+        self._revert_floor = floor
+        if self.marker is not None:
+            self.marker.save_head(self.path, header.height, header.hash)
+
+    def _prune_undo(self, conn: sqlite3.Connection, head: int) -> int:
+        """Inside save_block's transaction: drop the undo rows that no revert
+        may use any more once ``head`` is saved; the new revert floor."""
+        floor = max(self._load_revert_floor(conn), head - self.undo_depth)
+        conn.execute("DELETE FROM undo WHERE height <= ?", (floor,))
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (REVERT_FLOOR_KEY, floor.to_bytes(8, "big")),
+        )
+        return floor
+
+    @staticmethod
+    def _load_revert_floor(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (REVERT_FLOOR_KEY,)).fetchone()
+        # a store written before undo pruning kept every block's undo rows
+        return 0 if row is None else int.from_bytes(row[0], "big")
+
+    def revert_floor(self) -> int:
+        """The lowest height ``revert_to`` can go back to (the undo rows of
+        every block above it are kept)."""
+        if self._revert_floor is None:
+            try:
+                self._revert_floor = self._load_revert_floor(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: read failed: {exc}") from exc
+        return self._revert_floor
 
     @staticmethod
     def _select_accounts(
@@ -398,8 +627,21 @@ class Store:
         head = self.head_height()
         if head is None or not 0 <= height <= head:
             raise StoreError(f"cannot revert to height {height}: head is {head}", code="bad_revert")
+        floor = self.revert_floor()
+        if height < floor:
+            raise StoreError(
+                f"{self.path}: cannot revert to height {height}: undo history is kept down "
+                f"to height {floor} only (undo_depth {self.undo_depth} below head {head})",
+                code="reorg_too_deep",
+            )
         reverted = self.load_blocks(height + 1, head)
         reverted.reverse()
+        if self.marker is not None:
+            # before the revert: a crash in between leaves a database ahead of
+            # its marker, which is fine; the other way round would not be
+            target = self.load_header(height)
+            assert target is not None
+            self.marker.save_head(self.path, height, target.hash)
         with self._transaction(f"revert to {height}") as conn:
             for h in range(head, height, -1):
                 undo = conn.execute(
@@ -424,18 +666,14 @@ class Store:
         """Record what this validator last signed; on disk before returning."""
         if not (0 <= height <= _I64_MAX and 0 <= round <= _I64_MAX and 0 <= step <= _I64_MAX):
             raise StoreError(f"signing state ({height}, {round}, {step}) out of range")
-        conn = self._conn
-        try:
-            # FULL: this commit fsyncs the WAL. Must be set outside a transaction.
-            conn.execute("PRAGMA synchronous = FULL")
-            with self._transaction("save signing state"):
-                conn.execute(
-                    "INSERT OR REPLACE INTO signing_state (id, height, round, step, extra)"
-                    " VALUES (0, ?, ?, ?, ?)",
-                    (height, round, step, bytes(extra)),
-                )
-        finally:
-            conn.execute("PRAGMA synchronous = NORMAL")
+        with self._transaction("save signing state") as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO signing_state (id, height, round, step, extra)"
+                " VALUES (0, ?, ?, ?, ?)",
+                (height, round, step, bytes(extra)),
+            )
+        if self.marker is not None:
+            self.marker.save_signing(self.path, (height, round, step))
 
     def load_signing_state(self) -> tuple[int, int, int, bytes] | None:
         row = self._one("SELECT height, round, step, extra FROM signing_state WHERE id = 0")

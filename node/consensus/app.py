@@ -45,8 +45,15 @@ class Application(Protocol):
         """The certificate stored with block ``height`` (BFT, PoA)."""
         ...
 
+    @property
+    def revert_floor(self) -> int:
+        """The lowest height ``revert_to`` can reach: the store keeps undo
+        history only so deep (PoW: ``pow_reorg_depth`` below the head)."""
+        ...
+
     def revert_to(self, height: int) -> list[Block]:
-        """Remove blocks above ``height`` (PoW reorgs); newest first."""
+        """Remove blocks above ``height`` (PoW reorgs; not below
+        ``revert_floor``); newest first."""
         ...
 
     def save_signing_state(self, height: int, round: int, step: int, extra: bytes) -> None:

@@ -75,6 +75,13 @@ SIGNED_PREVOTE = 2
 SIGNED_PRECOMMIT = 3
 
 MAX_FUTURE_MESSAGES = 10_000
+# A validator prevotes nil on a new proposal (pol_round -1) stamped more than
+# this far ahead of its clock (node/header_rules.py rule 2). CometBFT's
+# proposer-based timestamps call it PRECISION (505 ms by default) and bound
+# the other side too; two seconds leaves room for clocks kept by NTP on a
+# loaded machine. A re-proposal with a proof-of-lock is exempt, as in
+# CometBFT: 2f+1 validators found it timely by their own clocks.
+MAX_AHEAD_MS = 2_000
 
 
 class VoteSet:
@@ -136,6 +143,7 @@ class BftEngine(Engine):
     """One validator's (or full node's) Tendermint state machine."""
 
     name = "bft"
+    max_ahead_ms = MAX_AHEAD_MS
 
     @staticmethod
     def default_gossip_interval_ms(params: Mapping[str, Any]) -> int:
@@ -564,7 +572,7 @@ class BftEngine(Engine):
             if self._try_round_skip(now_ms, out):
                 continue
             if self.round_step == PROPOSE:
-                choice = self._try_prevote()
+                choice = self._try_prevote(now_ms)
                 if choice is not None:
                     self._vote(PREVOTE, choice, out)
                     self.round_step = PREVOTE_STEP
@@ -595,14 +603,17 @@ class BftEngine(Engine):
             at = now_ms + Timeouts.at(self.timeouts.precommit, self.round)
             out.append(SetTimer(("precommit", self.height, self.round), at))
 
-    def _try_prevote(self) -> bytes | None:
+    def _try_prevote(self, now_ms: int) -> bytes | None:
         """L22 and L28: what to prevote on the first proposal of this round that
         lets us prevote (a block hash or nil), or None to keep waiting."""
         for msg in self.proposals.get(self.round, ()):
             p = msg.proposal
             block_hash = p.block_hash
-            if p.pol_round == -1:  # L22
-                ok = self.validate_proposed(msg.block) is None and (
+            if p.pol_round == -1:  # L22, and timely by our clock
+                ok = (
+                    self.validate_proposed(msg.block) is None
+                    and self.check_not_ahead(msg.block, now_ms) is None
+                ) and (
                     self.locked_round == -1
                     or (self.locked_block is not None and self.locked_block.hash == block_hash)
                 )

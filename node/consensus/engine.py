@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from node import crypto
+from node import crypto, header_rules
 from node.consensus.app import Application
 from node.consensus.events import (
     Action,
@@ -31,7 +31,8 @@ from node.consensus.events import (
 from node.consensus.evidence import DoubleSign
 from node.consensus.messages import MAX_BLOCKS_PER_MESSAGE, BlocksMsg
 from node.consensus.validators import SignatureVerifier, ValidatorSet
-from node.types import Block, Commit, block_sign_bytes
+from node.errors import InvalidBlock
+from node.types import Block, BlockHeader, Commit, block_sign_bytes
 
 if TYPE_CHECKING:
     from node.genesis import Validator
@@ -41,6 +42,11 @@ class Engine:
     """Shared state and dispatch. Subclasses set ``name`` and the handlers."""
 
     name = "engine"
+    # how far ahead of this node's clock a block it votes or mines on may be
+    # stamped (header_rules rule 2); each engine sets its own
+    max_ahead_ms = 0
+    # the least time from a parent's timestamp to its child's (rule 1)
+    min_gap_ms = header_rules.MIN_GAP_MS
 
     def __init__(
         self,
@@ -134,13 +140,34 @@ class Engine:
             return "block does not extend the head"
         if block.header.chain_id != self.chain_id:
             return "block is for another chain"
-        if block.header.timestamp_ms <= head.timestamp_ms:
-            return "block timestamp does not follow its parent's"
+        reason = self.check_timestamp(block.header, head)
+        if reason is not None:
+            return reason
         return block.check_body()
 
+    def check_timestamp(self, header: BlockHeader, parent: BlockHeader) -> str | None:
+        """Rule 1 of node/header_rules.py with this engine's gap: None if ``header``
+        is stamped late enough after ``parent``."""
+        try:
+            header_rules.check_follows_parent(
+                header.timestamp_ms, parent.timestamp_ms, self.min_gap_ms
+            )
+        except InvalidBlock as exc:
+            return header_rules.violation(exc)
+        return None
+
+    def check_not_ahead(self, block: Block, now_ms: int) -> str | None:
+        """Rule 2 with this engine's bound: None unless ``block`` is stamped
+        more than ``max_ahead_ms`` ahead of ``now_ms``."""
+        try:
+            header_rules.check_not_ahead(block.header.timestamp_ms, now_ms, self.max_ahead_ms)
+        except InvalidBlock as exc:
+            return header_rules.violation(exc)
+        return None
+
     def next_timestamp_ms(self, now_ms: int) -> int:
-        """A block timestamp for a new block: now, but after the head's."""
-        return max(now_ms, self.app.head.timestamp_ms + 1)
+        """Rule 3: the timestamp of a new block on the head."""
+        return header_rules.next_timestamp_ms(now_ms, self.app.head.timestamp_ms, self.min_gap_ms)
 
     def record_evidence(self, evidence: DoubleSign, out: list[Action]) -> None:
         """Keep ``evidence`` (once) and ask the node to persist/publish it."""

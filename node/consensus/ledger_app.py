@@ -55,6 +55,10 @@ class LedgerApp:
     def commit_certificate(self, height: int) -> Commit | None:
         return self.ledger.commit(height)
 
+    @property
+    def revert_floor(self) -> int:
+        return self.ledger.revert_floor
+
     def revert_to(self, height: int) -> list[Block]:
         self._diffs.clear()
         return self.ledger.revert_to(height)

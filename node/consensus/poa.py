@@ -61,6 +61,13 @@ from node.types import PRECOMMIT, PREVOTE, ZERO_HASH, Block, Commit, Proposal, V
 if TYPE_CHECKING:
     pass
 
+# A validator acks no block stamped more than this far ahead of its clock
+# (node/header_rules.py rule 2), and a proposer re-proposes none: it
+# proposes from a majority of promises that report no such block, which
+# Paxos allows (any majority's promises will do), so a validator whose clock
+# runs ahead can neither move the chain's time nor stall it.
+MAX_AHEAD_MS = 2_000
+
 # what the signing state's ``step`` means (ordered within a round)
 SIGNED_SKIP = 1
 SIGNED_PROPOSAL = 2
@@ -71,6 +78,7 @@ class PoaEngine(Engine):
     """One validator's (or follower's) PoA state machine."""
 
     name = "poa"
+    max_ahead_ms = MAX_AHEAD_MS
     accepted_block: Block | None
 
     @staticmethod
@@ -85,6 +93,7 @@ class PoaEngine(Engine):
         self.vs = self.validator_set
         self.finality_power = self.vs.majority
         self.interval_ms = int(params["block_interval_ms"])
+        self.min_gap_ms = self.interval_ms  # a round-0 proposer waits one interval
         self.slot_timeout_ms = int(params["poa_slot_timeout_ms"])
         self.signed: SigningRecord | None = None
         self._future: list[tuple[PeerId, Message]] = []
@@ -220,7 +229,7 @@ class PoaEngine(Engine):
 
     def _enter_height(self, now_ms: int, out: list[Action]) -> None:
         """Round 0: the proposer proposes one interval after the parent."""
-        propose_at = max(now_ms, self.app.head.timestamp_ms + self.interval_ms)
+        propose_at = self.next_timestamp_ms(now_ms)
         if self._am_proposer():
             out.append(SetTimer(("propose", self.height, 0), propose_at))
         out.append(SetTimer(("round", self.height, 0), propose_at + self.timeout_ms(0)))
@@ -264,12 +273,9 @@ class PoaEngine(Engine):
         if self.proposed or not self._am_proposer():
             return
         self.pending_request = RequestProposal(
-            height=self.height, round=self.round, timestamp_ms=self._timestamp(now_ms)
+            height=self.height, round=self.round, timestamp_ms=self.next_timestamp_ms(now_ms)
         )
         out.append(self.pending_request)
-
-    def _timestamp(self, now_ms: int) -> int:
-        return max(now_ms, self.app.head.timestamp_ms + self.interval_ms)
 
     def _maybe_propose(self, now_ms: int, out: list[Action]) -> None:
         """Round r > 0: with promises of a majority, propose (phase 2a)."""
@@ -277,8 +283,17 @@ class PoaEngine(Engine):
             return
         if self.skip_power.get(self.round, 0) < self.vs.majority:
             return
+        # promises that report a block too far ahead of our clock are left
+        # out: we would not ack it, and another majority proves it not final
+        usable = [
+            skip
+            for skip in self.skips[self.round].values()
+            if skip.block is None or self.check_not_ahead(skip.block, now_ms) is None
+        ]
+        if sum(self.vs.power[s.vote.validator] for s in usable) < self.vs.majority:
+            return
         best: SkipMsg | None = None
-        for skip in self.skips[self.round].values():
+        for skip in usable:
             if skip.block is not None and (
                 best is None or skip.accepted_round > best.accepted_round
             ):
@@ -379,6 +394,10 @@ class PoaEngine(Engine):
         if reason is not None:
             out.append(PeerMisbehaved(peer, f"proposed block refused: {reason}"))
             return
+        if self.check_not_ahead(msg.block, now_ms) is not None:
+            # the proposer's clock runs ahead: no fault of the relaying peer
+            self._try_commit(now_ms, out)
+            return
         if self._may_sign(SIGNED_ACK, p.block_hash):  # phase 2b
             self.accepted_round, self.accepted_block = self.round, msg.block
             self._emit_ack(p.block_hash, out)
@@ -428,12 +447,7 @@ class PoaEngine(Engine):
         block_hash = block.hash
         if block_hash in self._validity:
             return self._validity[block_hash]
-        reason = self.check_extends_head(block)
-        if (
-            reason is None
-            and block.header.timestamp_ms < self.app.head.timestamp_ms + self.interval_ms
-        ):
-            reason = "block comes sooner than one block interval after its parent"
+        reason = self.check_extends_head(block)  # with one interval after the parent
         if reason is None and block.header.proposer not in self.vs:
             reason = "block proposer is not a validator"
         if reason is None and not self.check_block_signature(block):

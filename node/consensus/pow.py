@@ -11,8 +11,10 @@ engine and by the simulator's auditor):
   ``block_interval_ms``), the factor clamped to [1/F, F]
   (``pow_max_retarget_factor``) and the target never easier than the
   initial one;
-- its timestamp is after its parent's (and, checked by the engine against
-  its clock, at most ``MAX_FUTURE_MS`` ahead of it).
+- its timestamp is strictly after its parent's (node/header_rules.py rule
+  1), and, checked by the engine against its clock when the block arrives,
+  at most ``MAX_AHEAD_MS`` ahead of it (rule 2; an early block is not
+  invalid, just not taken yet: a peer offers it again).
 
 Fork choice: the chain with the most cumulative work (sum over blocks of
 2^256 / (target + 1)); on a tie the chain seen first stays. When another
@@ -20,8 +22,13 @@ chain becomes heavier, the engine reverts the ledger to the fork point
 (``Application.revert_to``) and applies the new branch block by block,
 each validated by the ledger; a block the ledger refuses is marked invalid
 with all its descendants and the heaviest valid chain is chosen again.
-Reverted transactions go back to the mempool (``Readmit``). Nothing is
-final: a block is as safe as the work piled on it.
+Reverted transactions go back to the mempool (``Readmit``). A block is
+as safe as the work piled on it, up to a depth: the ledger keeps undo
+history only ``pow_reorg_depth`` blocks deep (``Application.revert_floor``),
+so a branch that forks below that floor is refused (its blocks are marked
+invalid and the peer that sent them is told off), and side-branch blocks at
+or below the floor are dropped from the block tree: they can never be
+applied.
 
 Mining: after every change of head the engine asks for a block template
 (``RequestProposal``) and then for a nonce search (``Mine``); the node runs
@@ -34,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from node import header_rules
 from node.consensus.engine import Engine
 from node.consensus.events import (
     Action,
@@ -58,13 +66,16 @@ from node.consensus.messages import (
     GetBlocksMsg,
     StatusMsg,
 )
+from node.errors import InvalidBlock
 from node.types import Block, BlockHeader, Commit
 
 if TYPE_CHECKING:
     pass
 
-MAX_FUTURE_MS = 15_000
-MAX_ORPHANS = 1_024
+# Bitcoin allows two hours; a testnet chain with second-long blocks wants less
+MAX_AHEAD_MS = 15_000
+MAX_ORPHANS = 1_024  # missing parents waited for
+MAX_ORPHANS_PER_PARENT = 8
 _TWO_256 = 1 << 256
 
 
@@ -101,8 +112,10 @@ class PowRules:
         parent = ancestors[height - 1]
         if header.prev_hash != parent.hash:
             return "block does not extend its parent"
-        if header.timestamp_ms <= parent.timestamp_ms:
-            return "block timestamp does not follow its parent's"
+        try:
+            header_rules.check_follows_parent(header.timestamp_ms, parent.timestamp_ms)
+        except InvalidBlock as exc:
+            return header_rules.violation(exc)
         if header.pow_target != self.expected_target(height, ancestors):
             return "block carries the wrong target"
         if int.from_bytes(header.hash, "big") > int.from_bytes(header.pow_target, "big"):
@@ -154,6 +167,7 @@ class PowEngine(Engine):
     """A PoW full node; with a ``seed`` it also mines (fees go to that key)."""
 
     name = "pow"
+    max_ahead_ms = MAX_AHEAD_MS
 
     def __init__(self, **options: Any) -> None:
         """Options: see ``Engine.__init__`` (app, validators, params, seed, ...)."""
@@ -169,6 +183,9 @@ class PowEngine(Engine):
         self.mining: tuple[int, Block] | None = None
         self.pending_request: RequestProposal | None = None
         self.reorgs = 0
+        # side-branch entries by height, above the floor (see _prune)
+        self._by_height: dict[int, list[bytes]] = {}
+        self._pruned_to = app.revert_floor
         parent: _Known | None = None
         for height in range(app.height + 1):
             block = app.block(height)
@@ -182,7 +199,28 @@ class PowEngine(Engine):
         self._seq += 1
         known = _Known(header, block, parent, self._seq)
         self.tree[header.hash] = known
+        if header.height > self._pruned_to:
+            self._by_height.setdefault(header.height, []).append(header.hash)
         return known
+
+    def _prune(self) -> None:
+        """Drop side-branch blocks at or below the revert floor (and orphans
+        waiting there): no reorg can reach them any more."""
+        floor = self.app.revert_floor
+        if floor <= self._pruned_to:
+            return
+        for height in range(self._pruned_to + 1, floor + 1):
+            for block_hash in self._by_height.pop(height, ()):
+                known = self.tree.get(block_hash)
+                if known is not None and not self._on_chain(known):
+                    del self.tree[block_hash]
+        self._pruned_to = floor
+        for parent_hash in [
+            h
+            for h, waiting in self.orphans.items()
+            if waiting[0].height <= floor + 1  # parent unknown: forks lower
+        ]:
+            del self.orphans[parent_hash]
 
     @property
     def head(self) -> _Known:
@@ -237,7 +275,11 @@ class PowEngine(Engine):
             if len(message.entries) == MAX_BLOCKS_PER_MESSAGE and last.hash in self.tree:
                 out.append(Send(peer, GetBlocksMsg(self._locator())))
         elif isinstance(message, StatusMsg):
-            if message.work > self.best.work and message.head_hash not in self.tree:
+            if (
+                message.work > self.best.work
+                and message.head_hash not in self.tree
+                and message.head_hash not in self.invalid
+            ):
                 out.append(Send(peer, GetBlocksMsg(self._locator())))
         elif isinstance(message, GetBlocksMsg):
             self._serve(peer, message.locator, out)
@@ -256,15 +298,27 @@ class PowEngine(Engine):
         block_hash = block.hash
         if block_hash in self.tree or block_hash in self.invalid:
             return
-        if block.header.timestamp_ms > now_ms + MAX_FUTURE_MS:
+        if self.check_not_ahead(block, now_ms) is not None:
             return  # not invalid, just early: a peer will offer it again
+        if block.height <= self.app.revert_floor:
+            # not on our chain (that is in the tree) and forking below the floor
+            self.invalid.add(block_hash)
+            if peer is not None:
+                out.append(PeerMisbehaved(peer, self._too_deep(block.height - 1)))
+            return
         parent = self.tree.get(block.header.prev_hash)
         if parent is None:
             if block.header.prev_hash in self.invalid:
                 self.invalid.add(block_hash)
                 return
-            waiting = self.orphans.setdefault(block.header.prev_hash, [])
-            if len(self.orphans) <= MAX_ORPHANS and block not in waiting:
+            waiting = self.orphans.get(block.header.prev_hash)
+            if waiting is None and len(self.orphans) < MAX_ORPHANS:
+                waiting = self.orphans[block.header.prev_hash] = []
+            if (
+                waiting is not None
+                and len(waiting) < MAX_ORPHANS_PER_PARENT
+                and block not in waiting
+            ):
                 waiting.append(block)
             if peer is not None:
                 out.append(Send(peer, GetBlocksMsg(self._locator())))
@@ -288,17 +342,26 @@ class PowEngine(Engine):
         for child in self.orphans.pop(block_hash, []):
             self._receive(peer, child, now_ms, out)
         if peer is not None or block_hash == self.best.header.hash:
-            self._follow_best(now_ms, out)
+            self._follow_best(peer, now_ms, out)
 
-    def _follow_best(self, now_ms: int, out: list[Action]) -> None:
+    def _follow_best(self, peer: PeerId, now_ms: int, out: list[Action]) -> None:
         """Make the heaviest valid known chain the ledger's chain."""
         changed = False
         while self.best.header.hash != self.chain[-1]:
             changed = True
-            if not self._switch_to(self.best, out):
+            if not self._switch_to(self.best, peer, out):
                 self.best = self._heaviest()
         if changed:
+            self._prune()
             self._mine_next(now_ms, out)
+
+    def _too_deep(self, fork: int) -> str:
+        head = len(self.chain) - 1
+        return (
+            f"reorg_too_deep: a branch forking at height {fork} would revert "
+            f"{head - fork} blocks; this node keeps {head - self.app.revert_floor} "
+            "(pow_reorg_depth)"
+        )
 
     def _heaviest(self) -> _Known:
         best = self.head
@@ -309,8 +372,9 @@ class PowEngine(Engine):
                 best = known
         return best
 
-    def _switch_to(self, tip: _Known, out: list[Action]) -> bool:
-        """Reorg to ``tip``; False if a block on the way was invalid."""
+    def _switch_to(self, tip: _Known, peer: PeerId, out: list[Action]) -> bool:
+        """Reorg to ``tip``; False if a block on the way was invalid or the
+        fork is deeper than the ledger can revert."""
         path: list[_Known] = []
         node: _Known | None = tip
         while node is not None and not self._on_chain(node):
@@ -318,6 +382,11 @@ class PowEngine(Engine):
             node = node.parent
         assert node is not None, "every branch hangs off genesis"
         fork = node.header.height
+        if fork < self.app.revert_floor:
+            self._invalidate(path[-1])
+            if peer is not None:
+                out.append(PeerMisbehaved(peer, self._too_deep(fork)))
+            return False
         reverted: list[Block] = []
         if fork < len(self.chain) - 1:
             reverted = self.app.revert_to(fork)

@@ -115,7 +115,9 @@ def build_node(config: NodeConfig) -> Node:
         )
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: [scheduling]: {exc.message}", code=exc.code) from None
-    ledger = Ledger.open(config.store_path, genesis)
+    ledger = Ledger.open(
+        config.store_path, genesis, pow_reorg_depth=config.consensus.pow_reorg_depth
+    )
     try:
         return Node(config, genesis=genesis, ledger=ledger, key=key, policy=policy)
     except BaseException:

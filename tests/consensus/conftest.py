@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from consensus_cluster import Cluster
+
+# the node tests' kit (real node processes) serves test_clock_skew.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from node.consensus.events import (
 )
 from node.consensus.ledger_app import LedgerApp
 from node.genesis import DEFAULT_PARAMS, Genesis
-from node.ledger import Ledger
+from node.ledger import DEFAULT_POW_REORG_DEPTH, Ledger
 from node.wallet import Wallet
 
 CHAIN_ID = "consensus-test"
@@ -46,8 +46,10 @@ class Cluster:
         powers: list[int] | None = None,
         params: dict[str, Any] | None = None,
         directory: Path | None = None,
+        reorg_depth: int = DEFAULT_POW_REORG_DEPTH,
     ) -> None:
         self.n = n
+        self.reorg_depth = reorg_depth
         self.seeds = [validator_seed(i) for i in range(n)]
         self.keys = [crypto.keypair_from_seed(s)[1] for s in self.seeds]
         self.wallet = Wallet.from_seed(crypto.sha256(b"test-wallet"))
@@ -72,7 +74,7 @@ class Cluster:
         self.ledgers: list[Ledger] = []
         self.engines: list[Engine] = []
         for i in range(n):
-            self.ledgers.append(Ledger.open(self._path(i), self.genesis))
+            self.ledgers.append(self._open(i))
             self.engines.append(self._engine(i))
         self.timers: list[dict[Any, int]] = [{} for _ in range(n)]
         self.queue: deque[tuple[int, int, Any]] = deque()
@@ -83,13 +85,16 @@ class Cluster:
     def _path(self, i: int) -> str:
         return str(self.directory / f"node{i}.db") if self.directory else ":memory:"
 
+    def _open(self, i: int) -> Ledger:
+        return Ledger.open(self._path(i), self.genesis, pow_reorg_depth=self.reorg_depth)
+
     def _engine(self, i: int) -> Engine:
         return create_engine(self.genesis, LedgerApp(self.ledgers[i]), seed=self.seeds[i])
 
     def restart(self, i: int, now: int) -> None:
         """Crash node i (drop its engine, close its store) and boot it again."""
         self.ledgers[i].close()
-        self.ledgers[i] = Ledger.open(self._path(i), self.genesis)
+        self.ledgers[i] = self._open(i)
         self.engines[i] = self._engine(i)
         self.timers[i] = {}
         self.handle(i, self.engines[i].start(now), now)

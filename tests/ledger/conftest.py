@@ -26,6 +26,20 @@ def genesis(funded: list[Wallet]) -> Genesis:
 
 @pytest.fixture
 def ledger(tmp_path: Path, genesis: Genesis) -> Iterator[Ledger]:
+    """A PoA chain: blocks are final, so it keeps no undo history."""
     led = Ledger.open(tmp_path / "chain.sqlite", genesis)
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def pow_genesis(funded: list[Wallet]) -> Genesis:
+    return make_genesis(funded, consensus="pow")
+
+
+@pytest.fixture
+def pow_ledger(tmp_path: Path, pow_genesis: Genesis) -> Iterator[Ledger]:
+    """A PoW chain: it can revert (reorg) up to the default depth."""
+    led = Ledger.open(tmp_path / "chain.sqlite", pow_genesis)
     yield led
     led.close()

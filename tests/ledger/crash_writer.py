@@ -1,6 +1,6 @@
 """Child process of the crash-safety test: commit blocks until killed.
 
-    python crash_writer.py DB GENESIS_JSON SEED
+    python crash_writer.py DB GENESIS_JSON SEED [POW_REORG_DEPTH]
 
 Opens (or resumes) the ledger at DB (prints ``open H``), then forever:
 builds, signs and validates a block of random transfers with payloads,
@@ -20,17 +20,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ledgerkit import random_transfers, wallets
 
 from node.genesis import Genesis
-from node.ledger import Ledger
+from node.ledger import DEFAULT_POW_REORG_DEPTH, Ledger
 
 FUNDED = 16
 TXS_PER_BLOCK = (50, 300)
 MAX_DATA = 1024  # big payloads make the store write a wide target
 
 
-def main(db: str, genesis_path: str, seed: int) -> None:
+def main(db: str, genesis_path: str, seed: int, depth: int) -> None:
     rnd = random.Random(seed)
     funded = wallets(FUNDED)
-    ledger = Ledger.open(db, Genesis.load(genesis_path))
+    ledger = Ledger.open(db, Genesis.load(genesis_path), pow_reorg_depth=depth)
     print(f"open {ledger.height}", flush=True)
     while True:
         count = rnd.randint(*TXS_PER_BLOCK)
@@ -47,4 +47,5 @@ def main(db: str, genesis_path: str, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    depth = int(sys.argv[4]) if len(sys.argv) > 4 else DEFAULT_POW_REORG_DEPTH
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), depth)

@@ -5,7 +5,10 @@ store in a loop; this test SIGKILLs it at random instants (half of them
 aimed at the store write itself), then reopens the store and checks that
 the head block, its tx index entries, the accounts and the head's state
 root agree, that nothing of a later block was left behind, and that every
-block the child reported as committed survived.
+block the child reported as committed survived. The chain is a PoW one
+with a short reorg depth, so every block also prunes undo history: the
+pruning must be part of the block's transaction (the revert floor and the
+undo rows always agree with the head).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from node.state import State
 from node.store import Store
 
 KILLS = 20
+DEPTH = 3  # pow_reorg_depth of the writer's chain
 DEADLINE_S = 60.0  # generous: only a hung child gets near it
 WRITER = Path(__file__).resolve().parent / "crash_writer.py"
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +44,7 @@ class Writer:
     def __init__(self, db: Path, genesis_path: Path, seed: int) -> None:
         path = os.pathsep.join(p for p in [str(REPO), os.environ.get("PYTHONPATH", "")] if p)
         self.proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(db), str(genesis_path), str(seed)],
+            [sys.executable, str(WRITER), str(db), str(genesis_path), str(seed), str(DEPTH)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=REPO,
@@ -89,6 +93,12 @@ def check_store(path: Path, genesis: Genesis, committed: int) -> int:
         for table in ("txs", "undo"):
             above = conn.execute(f"SELECT count(*) FROM {table} WHERE height > ?", (head.height,))
             assert above.fetchone() == (0,), f"{table} rows above the head"
+        # undo history exactly DEPTH deep: pruned with the block that moved the floor
+        floor = store.revert_floor()
+        assert floor == max(0, head.height - DEPTH)
+        kept = conn.execute("SELECT min(height), count(DISTINCT height) FROM undo").fetchone()
+        assert kept[0] is None or kept[0] > floor
+        assert kept[1] == min(head.height, DEPTH)  # every kept block touched accounts
         block = store.load_block(head.height)
         assert block is not None and block.header == head and block.check_body() is None
         in_index = conn.execute("SELECT count(*) FROM txs WHERE height = ?", (head.height,))
@@ -104,7 +114,7 @@ def check_store(path: Path, genesis: Genesis, committed: int) -> int:
 def test_kill_9_never_leaves_a_partial_block(tmp_path: Path) -> None:
     rnd = random.Random(20240601)
     genesis_path = tmp_path / "genesis.json"
-    genesis_path.write_text(json.dumps(genesis_dict(wallets(16), balance=10**12)))
+    genesis_path.write_text(json.dumps(genesis_dict(wallets(16), balance=10**12, consensus="pow")))
     genesis = Genesis.load(genesis_path)
     db = tmp_path / "chain.sqlite"
     committed = 0

@@ -88,6 +88,13 @@ TAMPERINGS: list[tuple[str, Callable[[Block, Ledger], Block], str]] = [
         "timestamp_too_early",
     ),
     (
+        "timestamp equal to the parent's (strictly after, as every engine wants)",
+        lambda b, led: Block(
+            header=b.header.replace(timestamp_ms=led.head.timestamp_ms), txs=b.txs
+        ),
+        "timestamp_too_early",
+    ),
+    (
         "commit the header does not name",
         lambda b, _: Block(
             header=b.header,
@@ -194,7 +201,7 @@ def test_build_block_fills_in_the_header(ledger: Ledger, funded: list[Wallet]) -
     block, _ = ledger.build_block(
         [],
         proposer=funded[2].address,
-        timestamp_ms=5,  # before the genesis timestamp: raised to it
+        timestamp_ms=5,  # before the genesis timestamp: raised to just after it
         policy="fee",
         model_hash=b"\x09" * 32,
         last_commit=prev,
@@ -202,7 +209,7 @@ def test_build_block_fills_in_the_header(ledger: Ledger, funded: list[Wallet]) -
     )
     h = block.header
     assert (h.height, h.prev_hash, h.proposer) == (1, ledger.head.hash, funded[2].address)
-    assert h.timestamp_ms == ledger.head.timestamp_ms
+    assert h.timestamp_ms == ledger.head.timestamp_ms + 1
     assert (h.policy, h.model_hash, h.pow_target, h.pow_nonce) == (
         "fee",
         b"\x09" * 32,

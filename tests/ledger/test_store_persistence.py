@@ -201,7 +201,8 @@ def test_another_applications_database_is_refused(tmp_path: Path) -> None:
         Store.open(path)
 
 
-def test_revert_to_restores_accounts_and_tx_index(ledger: Ledger, funded: list[Wallet]) -> None:
+def test_revert_to_restores_accounts_and_tx_index(pow_ledger: Ledger, funded: list[Wallet]) -> None:
+    ledger = pow_ledger
     rnd = random.Random(4)
     snapshots = [dict(ledger.state.accounts)]
     blocks = []
@@ -227,7 +228,8 @@ def test_revert_to_restores_accounts_and_tx_index(ledger: Ledger, funded: list[W
     assert ledger.revert_to(5) == []
 
 
-def test_revert_to_genesis(ledger: Ledger, funded: list[Wallet], genesis: Genesis) -> None:
+def test_revert_to_genesis(pow_ledger: Ledger, funded: list[Wallet], pow_genesis: Genesis) -> None:
+    ledger, genesis = pow_ledger, pow_genesis
     rnd = random.Random(5)
     for _ in range(3):
         grow(ledger, rnd, funded)
@@ -236,7 +238,7 @@ def test_revert_to_genesis(ledger: Ledger, funded: list[Wallet], genesis: Genesi
     assert ledger.store.load_accounts() == dict(genesis.state().accounts)
 
 
-GENESIS = make_genesis(wallets(6))
+GENESIS = make_genesis(wallets(6), consensus="pow")
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -38,11 +38,19 @@ RELAY_MODES = ("votes", "all", "none")
 
 @dataclass(frozen=True)
 class RpcConfig:
-    """The REST API's listening address and the admin (fault-injection) switch."""
+    """The REST API's listening address, its client limits (node/httpserve.py)
+    and the admin (fault-injection) switch."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_RPC_PORT
     admin_enabled: bool = False
+    # connections open at once; past it a new one is closed as soon as accepted
+    max_connections: int = 256
+    # seconds a client has to send a request head, a request body, and
+    # between two requests on a kept-alive connection
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,7 @@ class _Reader:
             node_key=self.path(values.get("node_key", "node_key.json"), "node_key"),
             genesis=self.path(values.get("genesis", "genesis.json"), "genesis"),
             p2p=self.p2p(values.get("p2p", {})),
-            rpc=self.section(RpcConfig, values.get("rpc", {}), "rpc"),
+            rpc=self.rpc(values.get("rpc", {})),
             mempool=self.mempool(values.get("mempool", {})),
             scheduling=self.scheduling(values.get("scheduling", {})),
             consensus=self.consensus(values.get("consensus", {})),
@@ -272,6 +280,15 @@ class _Reader:
                 "check; `sha256sum MODEL` prints it)",
             )
         return dataclasses.replace(base, model_path=path, model_sha256=model_sha256)
+
+    def rpc(self, table: Mapping[str, Any]) -> RpcConfig:
+        cfg: RpcConfig = self.section(RpcConfig, table, "rpc")
+        for name in ("head_timeout_s", "body_timeout_s", "idle_timeout_s"):
+            if not getattr(cfg, name) > 0:
+                raise self.fail(f"rpc.{name}", "must be positive")
+        if cfg.max_connections < 1:
+            raise self.fail("rpc.max_connections", "must be at least 1")
+        return cfg
 
     def consensus(self, table: Mapping[str, Any]) -> ConsensusConfig:
         cfg: ConsensusConfig = self.section(ConsensusConfig, table, "consensus")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -87,7 +88,8 @@ class HttpLimits:
     def __post_init__(self) -> None:
         for name in ("head_timeout_s", "body_timeout_s", "idle_timeout_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not 0 < value < math.inf:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
         count = self.max_connections
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:

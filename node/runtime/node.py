@@ -61,7 +61,7 @@ from node.p2p import (
     Txs,
 )
 from node.p2p.messages import Message as WireMessage
-from node.rpc.events import EventHub
+from node.rpc.events import EVIDENCE, EventHub
 from node.rpc.metrics import NodeMetrics
 from node.rpc.service import SubmitResult, admit_encoded
 from node.runtime.clock import Clock
@@ -542,7 +542,7 @@ class Node:
         self.evidence.append(record)
         self.ledger.store.save_meta(EVIDENCE_META_KEY, json.dumps(self.evidence).encode())
         self.metrics.evidence.labels(kind=str(record.get("kind", "double_sign"))).inc()
-        self.events.publish("evidence", record)
+        self.events.publish(EVIDENCE, record)
         brief = {k: record.get(k) for k in ("kind", "validator", "height", "round")}
         log.warning("consensus.evidence %s", _fields(brief))
 

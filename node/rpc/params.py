@@ -95,8 +95,8 @@ def query_kinds(request: web.Request, known: Collection[str]) -> frozenset[str] 
     raw = request.query.get("kinds")
     if raw is None or raw == "":
         return None
-    kinds = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    if not kinds or not kinds <= frozenset(known):
+    kinds = frozenset(part.strip() for part in raw.split(","))
+    if not kinds <= frozenset(known):
         raise BadRequest(
             f"kinds must be comma-separated event kinds out of {', '.join(known)}; "
             f"got {raw[:80]!r}",
@@ -137,8 +137,11 @@ def string_list(body: dict[str, Any], key: str, *, max_items: int) -> list[str]:
 
 
 def int_field(body: dict[str, Any], key: str, *, low: int, high: int) -> int:
-    """``body[key]`` as an integer within [low, high] (booleans refused)."""
+    """``body[key]`` as an integer within [low, high]. Booleans are refused;
+    a number with no fraction (``5.0``) is an integer, as JSON Schema says."""
     value = body.get(key)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadRequest(f"{key} must be an integer from {low} to {high}", code="bad_body")
     return value

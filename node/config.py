@@ -42,14 +42,32 @@ RELAY_MODES = ("votes", "all", "none")
 
 @dataclass(frozen=True)
 class RpcConfig:
-    """The REST API's listening address and the admin (fault-injection) switch."""
+    """The REST API's listening address, its client limits (node/httpserve.py)
+    and the admin (fault-injection) switch."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_RPC_PORT
     admin_enabled: bool = False
+    # connections open at once; past it a new one is closed as soon as accepted
+    max_connections: int = 256
+    # seconds a client has to send a request head, a request body, and
+    # between two requests on a kept-alive connection
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        check_fields(self, "rpc", {"port": PORT})
+        check_fields(
+            self,
+            "rpc",
+            {
+                "port": PORT,
+                "max_connections": AT_LEAST_1,
+                "head_timeout_s": POSITIVE,
+                "body_timeout_s": POSITIVE,
+                "idle_timeout_s": POSITIVE,
+            },
+        )
 
 
 @dataclass(frozen=True)

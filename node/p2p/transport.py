@@ -31,6 +31,7 @@ from aiohttp import WSMsgType, web
 from node import crypto
 from node.codec import check_name
 from node.errors import DecodeError, OrdinetError
+from node.httpserve import HttpLimits, HttpServer
 from node.p2p import handshake as hs
 from node.p2p.config import P2PConfig
 from node.p2p.connection import (
@@ -78,6 +79,8 @@ from node.types import HASH_SIZE
 log = logging.getLogger("node.p2p")
 
 _UNSPECIFIED_HOSTS = frozenset({"", "0.0.0.0", "::"})
+# Inbound connections that may be open beside max_peers (in their handshake).
+_MAX_HANDSHAKING = 64
 
 
 def _short(node_id: bytes | None) -> str:
@@ -144,7 +147,7 @@ class Transport:
         self._next_request_id = 1
         self._tasks: set[asyncio.Task[Any]] = set()  # ours, and inbound handlers
         self._wake_dialer: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
+        self._http: HttpServer | None = None
         self._session: aiohttp.ClientSession | None = None
         self._listen_port = 0
         self._started = False
@@ -159,6 +162,11 @@ class Transport:
     @property
     def listen_port(self) -> int:
         return self._listen_port
+
+    @property
+    def listener(self) -> HttpServer | None:
+        """The HTTP server of the listening port (None before ``start``)."""
+        return self._http
 
     @property
     def listen_address(self) -> Address:
@@ -207,19 +215,27 @@ class Transport:
         self._wake_dialer = asyncio.Event()
         self._listen_port = sock.getsockname()[1]
         self._session = aiohttp.ClientSession()
-        self._runner = web.AppRunner(
+        # Before its handshake (handshake_timeout_s), a connection is HTTP: its
+        # upgrade request gets as long, and at most _MAX_HANDSHAKING of them
+        # can be open beside the peers.
+        timeout_s = self.config.handshake_timeout_s
+        limits = HttpLimits(
+            head_timeout_s=timeout_s,
+            body_timeout_s=timeout_s,
+            idle_timeout_s=timeout_s,
+            max_connections=self.config.max_peers + _MAX_HANDSHAKING,
+        )
+        self._http = HttpServer(
             self.make_app(),
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=self.config.close_timeout_s,
+            limits,
+            name="p2p",
+            sock=sock,
+            shutdown_timeout_s=self.config.close_timeout_s,
         )
         try:
-            await self._runner.setup()
-            site = web.SockSite(self._runner, sock)
-            await site.start()
+            await self._http.start()
         except BaseException:
             sock.close()
-            await self._runner.cleanup()
             await self._session.close()
             raise
         self._started = True
@@ -250,8 +266,8 @@ class Transport:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        assert self._runner is not None and self._session is not None
-        await self._runner.cleanup()
+        assert self._http is not None and self._session is not None
+        await self._http.stop()
         await self._session.close()
         _event(logging.INFO, "stopped", node=_short(self._node_id))
 

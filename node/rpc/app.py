@@ -1,15 +1,17 @@
 """The application factory of the REST API and its error middleware.
 
 ``make_app(service)`` builds the aiohttp application over a NodeService;
-the runtime serves it with its own AppRunner (127.0.0.1 by default), the
-tests build it the same way. App state lives under the typed keys below.
+the runtime serves it with node.httpserve's ``HttpServer`` (127.0.0.1 by
+default, with its timeouts and connection cap), the tests build it the same
+way. App state lives under the typed keys below.
 
 Every answer that is not a success is JSON ``{"error": message, "code":
-code}``: the middleware maps ``BadRequest``/``NotFound`` (their status),
-other ``OrdinetError``s (400, or 500 for a StoreError: the node's fault,
-not the client's), aiohttp's HTTP errors (unknown route 404, wrong method
-405, body too large 413), and as a last resort any other exception to a
-logged 500 ``internal_error``.
+code}`` (``node.httpserve.error_response``, which also answers the requests
+aiohttp's parser rejects before any route sees them): the middleware maps
+``BadRequest``/``NotFound`` (their status), other ``OrdinetError``s (400,
+or 500 for a StoreError: the node's fault, not the client's), aiohttp's
+HTTP errors (unknown route 404, wrong method 405, body too large 413), and
+as a last resort any other exception to a logged 500 ``internal_error``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.typedefs import Handler
 
 from node.errors import OrdinetError, StoreError
+from node.httpserve import HTTP_ERROR_CODES, error_response
 from node.rpc import routes, ws
 from node.rpc.keys import (
     DEFAULT_MAX_BATCH_TXS,
@@ -95,22 +98,8 @@ async def _close_websockets(app: web.Application) -> AsyncIterator[None]:
     )
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
-    return web.json_response({"error": message, "code": code, **extra}, status=status)
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-}
-
-
 def _from_http_exception(exc: web.HTTPException) -> web.Response:
-    code = _HTTP_CODES.get(exc.status, "http_error")
+    code = HTTP_ERROR_CODES.get(exc.status, "http_error")
     if exc.status == 404:
         message = "no such route; see GET /openapi.json"
     elif exc.status == 413:

@@ -11,9 +11,12 @@ Event kinds the runtime publishes (``data`` is JSON-ready):
 - ``block``: a block was committed (``block_committed`` builds it)
 - ``tx``: a transaction was committed: id, height, index
 - ``consensus``: the engine entered a step: height, round, step (+ extra)
+- ``evidence``: double-signing evidence the node recorded
 - ``lagged``: sent by the hub itself to a subscriber that lost events
 
-Any other kind may be published; /ws clients filter with ``?kinds=``.
+These are ``KNOWN_KINDS``: /ws clients filter on them with ``?kinds=`` (a
+filter naming another kind is refused: it would silently match nothing).
+The hub itself carries any kind it is given.
 All methods run on the node's event loop thread.
 """
 
@@ -29,8 +32,9 @@ from node.types import ZERO_HASH, Block
 BLOCK = "block"
 TX = "tx"
 CONSENSUS = "consensus"
+EVIDENCE = "evidence"
 LAGGED = "lagged"
-KNOWN_KINDS = (BLOCK, TX, CONSENSUS, LAGGED)
+KNOWN_KINDS = (BLOCK, TX, CONSENSUS, EVIDENCE, LAGGED)
 
 DEFAULT_QUEUE_SIZE = 1024
 

@@ -147,13 +147,17 @@ class NodeMetrics:
         *,
         mempool_stats: StatsSource | None = None,
         p2p_snapshot: StatsSource | None = None,
+        http_stats: StatsSource | None = None,
     ) -> None:
-        """Read these at each scrape: ``Mempool.stats`` and
-        ``Transport.metrics_snapshot`` (either may be attached later)."""
+        """Read these at each scrape: ``Mempool.stats``,
+        ``Transport.metrics_snapshot`` and ``{listener: HttpServer.stats()}``
+        (any may be attached later)."""
         if mempool_stats is not None:
             self._sources.mempool_stats = mempool_stats
         if p2p_snapshot is not None:
             self._sources.p2p_snapshot = p2p_snapshot
+        if http_stats is not None:
+            self._sources.http_stats = http_stats
 
     @property
     def has_mempool_stats(self) -> bool:
@@ -190,6 +194,7 @@ class _Sources(Collector):
     def __init__(self) -> None:
         self.mempool_stats: StatsSource | None = None
         self.p2p_snapshot: StatsSource | None = None
+        self.http_stats: StatsSource | None = None
 
     def describe(self) -> Iterator[Metric]:
         # Names depend on the attached sources; describing none keeps the
@@ -201,6 +206,8 @@ class _Sources(Collector):
             yield from _mempool_families(self.mempool_stats())
         if self.p2p_snapshot is not None:
             yield from _p2p_families(self.p2p_snapshot())
+        if self.http_stats is not None:
+            yield from _http_families(self.http_stats())
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -264,3 +271,35 @@ def _p2p_families(snap: Mapping[str, Any]) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             f"{PREFIX}_p2p_blocked_peers", "Peers blocked by fault injection", value=len(blocked)
         )
+
+
+def _http_families(by_listener: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:
+    """Families labelled by listener (rpc, p2p) from ``HttpServer.stats``."""
+    gauges = {
+        "open": "HTTP connections open",
+        "max_connections": "HTTP connections allowed open at once",
+    }
+    counters = {
+        "refused": "HTTP connections closed at accept: over max_connections",
+        "bad_requests": "HTTP requests the parser rejected (answered 400)",
+        "accept_errors": "accept() failures for lack of resources (EMFILE, ENFILE, ...)",
+    }
+    for key, doc in gauges.items():
+        family = GaugeMetricFamily(f"{PREFIX}_http_{key}", doc, labels=["listener"])
+        for name, stats in sorted(by_listener.items()):
+            family.add_metric([name], float(stats.get(key, 0)))
+        yield family
+    for key, doc in counters.items():
+        counter = CounterMetricFamily(f"{PREFIX}_http_{key}", doc, labels=["listener"])
+        for name, stats in sorted(by_listener.items()):
+            counter.add_metric([name], float(stats.get(key, 0)))
+        yield counter
+    timeouts = CounterMetricFamily(
+        f"{PREFIX}_http_timeouts",
+        "HTTP connections closed because the client was too slow, by phase (head, body)",
+        labels=["listener", "phase"],
+    )
+    for name, stats in sorted(by_listener.items()):
+        for phase, count in sorted(stats.get("timeouts", {}).items()):
+            timeouts.add_metric([name, phase], float(count))
+    yield timeouts

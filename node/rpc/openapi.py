@@ -11,12 +11,18 @@ import copy
 from typing import Any
 
 from node import __version__
+from node.rpc.events import KNOWN_KINDS
+from node.rpc.keys import RpcLimits
 from node.rpc.service import STATUS_KEYS
 
 _HEX32 = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
 _HEX = {"type": "string", "pattern": "^(0x)?([0-9a-fA-F]{2})*$"}
 _HEX32_OR_NULL = {"oneOf": [_HEX32, {"type": "null"}]}
 _UINT = {"type": "integer", "minimum": 0}
+_LIMITS = RpcLimits()  # the defaults of make_app
+_KIND = "(" + "|".join(KNOWN_KINDS) + ")"
+# what params.query_kinds accepts: known kinds, commas, spaces around them
+_KINDS_PATTERN = f"^( *{_KIND} *(, *{_KIND} *)*)?$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -80,7 +86,34 @@ def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str
     }
 
 
-_ADMIN_ERRORS = {"400": "Malformed body", "403": "Admin endpoints are disabled on this node"}
+def _header(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _anycase(word: str) -> str:
+    """A pattern matching ``word`` in any case (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+# What makes GET /ws a websocket handshake; without them it is 400.
+_WEBSOCKET_HEADERS: dict[str, dict[str, Any]] = {
+    "Connection": {"type": "string", "pattern": _anycase("upgrade")},
+    "Upgrade": {"type": "string", "pattern": f"^{_anycase('websocket')}$"},
+    "Sec-WebSocket-Version": {"const": "13"},
+    "Sec-WebSocket-Key": {"type": "string", "pattern": "^[A-Za-z0-9+/]{22}==$"},
+}
+
+_ADMIN_ERRORS = {
+    "400": "Malformed body",
+    "403": "Admin endpoints are disabled on this node",
+    "413": "Body or list too large (body_too_large, batch_too_large)",
+}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": _obj(
@@ -136,8 +169,13 @@ _SCHEMAS: dict[str, Any] = {
         {
             "txs": {
                 "type": "array",
-                "items": _HEX,
-                "description": "canonical transaction encodings in hex (docs/PROTOCOL.md)",
+                "maxItems": _LIMITS.max_batch_txs,
+                # Any string: each item is judged on its own, and one that is not
+                # hex, too long or not a transaction is refused in its result
+                # (bad_hex, too_large, decode codes), never the whole batch.
+                "items": {"type": "string"},
+                "description": "canonical transaction encodings in hex (docs/PROTOCOL.md); "
+                "an item that is not one is refused in its own result",
             }
         },
     ),
@@ -319,7 +357,7 @@ _PATHS: dict[str, Any] = {
             "getTx",
             "A transaction and its status (pending or committed)",
             _ok("Found", _ref("TxStatus")),
-            {"400": "The id is not 64 hex characters"},
+            {"400": "The id is not 64 hex characters (bad_hex) or not 32 bytes (bad_length)"},
             tags=("txs",),
             params=[_path_param("id", _HEX32, "transaction id")],
         ),
@@ -339,7 +377,11 @@ _PATHS: dict[str, Any] = {
             _ok("The block", _ref("Block")),
             {"400": "The height is not a non-negative integer", "404": "No block at that height"},
             tags=("chain",),
-            params=[_path_param("height", _UINT, "block height (0 is genesis)")],
+            params=[
+                _path_param(
+                    "height", {**_UINT, "maximum": 2**63 - 1}, "block height (0 is genesis)"
+                )
+            ],
         ),
     },
     "/accounts/{address}": {
@@ -347,7 +389,7 @@ _PATHS: dict[str, Any] = {
             "getAccount",
             "Balance and nonce of an address (an unknown address is the zero account)",
             _ok("The account", _ref("Account")),
-            {"400": "The address is not 64 hex characters"},
+            {"400": "The address is not 64 hex characters (bad_hex, bad_length)"},
             tags=("chain",),
             params=[_path_param("address", _HEX32, "Ed25519 public key")],
         ),
@@ -364,7 +406,12 @@ _PATHS: dict[str, Any] = {
                     "name": "limit",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 100},
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": _LIMITS.max_mempool_limit,
+                        "default": 100,
+                    },
                 }
             ],
         ),
@@ -411,16 +458,24 @@ _PATHS: dict[str, Any] = {
                     "name": "kinds",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "string", "example": "block,tx"},
-                    "description": "comma-separated event kinds to receive (default: all)",
-                }
+                    "schema": {"type": "string", "pattern": _KINDS_PATTERN, "example": "block,tx"},
+                    "description": "comma-separated event kinds to receive (default: all): "
+                    + ", ".join(KNOWN_KINDS),
+                },
+                *(
+                    _header(name, schema, "the websocket handshake (RFC 6455)")
+                    for name, schema in _WEBSOCKET_HEADERS.items()
+                ),
             ],
             "responses": {
                 "101": {
                     "description": "Switching to the websocket protocol",
                     "content": _json_content(_ref("Event")),
                 },
-                "400": _error("Not a websocket request, or a bad kinds filter"),
+                "400": _error(
+                    "Not a websocket handshake (websocket_required), or a kinds filter "
+                    "naming a kind the node does not send (bad_kinds)"
+                ),
             },
         },
     },
@@ -431,7 +486,16 @@ _PATHS: dict[str, Any] = {
             _ok("Blocked", _obj(["blocked"], {"blocked": {"type": "array", "items": _HEX32}})),
             _ADMIN_ERRORS,
             tags=("admin",),
-            body=_obj(["peers"], {"peers": {"type": "array", "items": _HEX32}}),
+            body=_obj(
+                ["peers"],
+                {
+                    "peers": {
+                        "type": "array",
+                        "items": _HEX32,
+                        "maxItems": _LIMITS.max_partition_peers,
+                    }
+                },
+            ),
         ),
     },
     "/admin/heal": {
@@ -450,7 +514,10 @@ _PATHS: dict[str, Any] = {
             _ok("Delay set", _obj(["delay_ms"], {"delay_ms": _UINT})),
             _ADMIN_ERRORS,
             tags=("admin",),
-            body=_obj(["delay_ms"], {"delay_ms": {"type": "integer", "minimum": 0}}),
+            body=_obj(
+                ["delay_ms"],
+                {"delay_ms": {"type": "integer", "minimum": 0, "maximum": _LIMITS.max_delay_ms}},
+            ),
         ),
     },
 }

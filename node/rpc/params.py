@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 import json
-import re
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +18,6 @@ from aiohttp import web
 from node.errors import OrdinetError
 
 _U63_MAX = 2**63 - 1
-_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 class BadRequest(OrdinetError):
@@ -90,16 +89,17 @@ def query_int(request: web.Request, name: str, *, default: int, low: int, high: 
     return int(raw)
 
 
-def query_kinds(request: web.Request) -> frozenset[str] | None:
-    """The ``kinds`` filter of /ws: comma-separated event kinds, or None (all)."""
+def query_kinds(request: web.Request, known: Collection[str]) -> frozenset[str] | None:
+    """The ``kinds`` filter of /ws: comma-separated kinds out of ``known``, or
+    None (all). A kind the node never sends is refused, not matched to nothing."""
     raw = request.query.get("kinds")
     if raw is None or raw == "":
         return None
-    kinds = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    bad = sorted(k for k in kinds if not _KIND.match(k))
-    if bad or not kinds:
+    kinds = frozenset(part.strip() for part in raw.split(","))
+    if not kinds <= frozenset(known):
         raise BadRequest(
-            f"kinds must be comma-separated event kinds like 'block,tx', got {raw[:80]!r}",
+            f"kinds must be comma-separated event kinds out of {', '.join(known)}; "
+            f"got {raw[:80]!r}",
             code="bad_kinds",
         )
     return kinds
@@ -137,8 +137,11 @@ def string_list(body: dict[str, Any], key: str, *, max_items: int) -> list[str]:
 
 
 def int_field(body: dict[str, Any], key: str, *, low: int, high: int) -> int:
-    """``body[key]`` as an integer within [low, high] (booleans refused)."""
+    """``body[key]`` as an integer within [low, high]. Booleans are refused;
+    a number with no fraction (``5.0``) is an integer, as JSON Schema says."""
     value = body.get(key)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadRequest(f"{key} must be an integer from {low} to {high}", code="bad_body")
     return value

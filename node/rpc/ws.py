@@ -2,9 +2,10 @@
 
 Each message is ``{"kind", "seq", "data"}`` (node.rpc.events). The first
 one is ``subscribed`` (the filter and the current height); ``?kinds=a,b``
-limits the kinds sent. A client that reads too slowly loses its oldest
-events and gets a ``lagged`` message saying how many; it never slows the
-node. Messages from the client are ignored.
+limits the kinds sent (``events.KNOWN_KINDS`` only, else 400 ``bad_kinds``).
+A client that reads too slowly loses its oldest events and gets a
+``lagged`` message saying how many; it never slows the node. Messages
+from the client are ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 from aiohttp import web
 
 from node.rpc import params
-from node.rpc.events import LAGGED, Subscription
+from node.rpc.events import KNOWN_KINDS, LAGGED, Subscription
 from node.rpc.keys import LIMITS_KEY, SERVICE_KEY, WEBSOCKETS_KEY
 from node.rpc.metrics import NodeMetrics
 from node.rpc.params import BadRequest
@@ -28,7 +29,7 @@ MAX_CLIENT_MESSAGE_BYTES = 4096
 
 
 async def get_ws(request: web.Request) -> web.StreamResponse:
-    kinds = params.query_kinds(request)
+    kinds = params.query_kinds(request, KNOWN_KINDS)
     sock = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_MESSAGE_BYTES)
     if not sock.can_prepare(request).ok:
         raise BadRequest(

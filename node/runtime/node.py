@@ -46,6 +46,7 @@ from node.consensus.messages import (
 )
 from node.errors import ConfigError, DecodeError, InvalidSignature, InvalidTransaction
 from node.genesis import Genesis
+from node.httpserve import HttpLimits, HttpServer
 from node.ledger import Ledger
 from node.mempool import Mempool
 from node.mempool.config import Refusal
@@ -60,7 +61,7 @@ from node.p2p import (
     Txs,
 )
 from node.p2p.messages import Message as WireMessage
-from node.rpc.events import EventHub
+from node.rpc.events import EVIDENCE, EventHub
 from node.rpc.metrics import NodeMetrics
 from node.rpc.service import SubmitResult, admit_encoded
 from node.runtime.clock import Clock
@@ -201,7 +202,7 @@ class Node:
         self._admitted_s: dict[bytes, float] = {}
         self._step: tuple[int, int, str] | None = None
         self._step_since_s = self.clock.monotonic_s()
-        self._rpc_runner: web.AppRunner | None = None
+        self._rpc_server: HttpServer | None = None
         self._rpc_port = 0
         self._started = False
         self._stopped = False
@@ -230,17 +231,23 @@ class Node:
                 raise self._cannot_listen(
                     "p2p", self.config.p2p.host, self.config.p2p.port, exc
                 ) from None
-            runner = web.AppRunner(self.make_rpc_app(), access_log=None, handle_signals=False)
-            await runner.setup()
-            self._rpc_runner = runner
-            site = web.TCPSite(runner, self.config.rpc.host, self.config.rpc.port)
+            rpc = self.config.rpc
+            limits = HttpLimits(
+                head_timeout_s=rpc.head_timeout_s,
+                body_timeout_s=rpc.body_timeout_s,
+                idle_timeout_s=rpc.idle_timeout_s,
+                max_connections=rpc.max_connections,
+            )
+            server = HttpServer(
+                self.make_rpc_app(), limits, name="rpc", host=rpc.host, port=rpc.port
+            )
+            self._rpc_server = server
             try:
-                await site.start()
+                await server.start()
             except OSError as exc:
-                raise self._cannot_listen(
-                    "rpc", self.config.rpc.host, self.config.rpc.port, exc
-                ) from None
-            self._rpc_port = _bound_port(runner)
+                raise self._cannot_listen("rpc", rpc.host, rpc.port, exc) from None
+            self._rpc_port = server.port
+            self.metrics.attach(http_stats=self._http_stats)
         except BaseException:
             await self.stop()
             raise
@@ -276,9 +283,9 @@ class Node:
 
     async def _teardown(self) -> None:
         await self.transport.stop()
-        if self._rpc_runner is not None:
-            await self._rpc_runner.cleanup()
-            self._rpc_runner = None
+        if self._rpc_server is not None:
+            await self._rpc_server.stop()
+            self._rpc_server = None
         self.events.close()
         self.executor.shutdown(wait=True)
         self.ledger.close()
@@ -316,6 +323,10 @@ class Node:
                 pool = self.mempool
                 self._admitted_s = {i: s for i, s in self._admitted_s.items() if i in pool}
             self._update_gauges()
+
+    def _http_stats(self) -> dict[str, Any]:
+        servers = {"rpc": self._rpc_server, "p2p": self.transport.listener}
+        return {name: server.stats() for name, server in servers.items() if server is not None}
 
     @property
     def rpc_port(self) -> int:
@@ -533,7 +544,7 @@ class Node:
         self.evidence.append(record)
         self.ledger.store.save_meta(EVIDENCE_META_KEY, json.dumps(self.evidence).encode())
         self.metrics.evidence.labels(kind=str(record.get("kind", "double_sign"))).inc()
-        self.events.publish("evidence", record)
+        self.events.publish(EVIDENCE, record)
         brief = {k: record.get(k) for k in ("kind", "validator", "height", "round")}
         log.warning("consensus.evidence %s", _fields(brief))
 
@@ -592,13 +603,6 @@ class Node:
 
 def _hash_or_none(value: bytes) -> str | None:
     return None if value == ZERO_HASH else value.hex()
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return 0
 
 
 def _short(peer: PeerId) -> str:

@@ -9,7 +9,9 @@ the mempool, the events and the metrics the way the runtime does. Only the
 P2P side is absent: admin calls are recorded in ``admin_calls``.
 
 ``with_api(node, body)`` runs ``body(client)`` against the node's app on
-an in-process aiohttp TestServer. ``ServerThread`` serves an app on a
+an in-process aiohttp TestServer; ``with_server(node, body)`` serves it
+with the node's own HttpServer (node/httpserve.py), for what happens
+below the app: the parser, timeouts, the connection cap. ``ServerThread`` serves an app on a
 random free port from a background thread's loop, for the synchronous SDK
 client.
 """
@@ -31,6 +33,7 @@ from node.consensus.engine import Engine
 from node.consensus.events import Action, Committed, RequestProposal, SetTimer, TimerKey
 from node.consensus.ledger_app import LedgerApp
 from node.genesis import Genesis
+from node.httpserve import HttpLimits, HttpServer
 from node.ledger import Ledger
 from node.mempool import Mempool
 from node.rpc import EventHub, NodeMetrics, SubmitResult, make_app
@@ -177,6 +180,25 @@ class LocalNode:
         self.ledger.close()
 
 
+def with_server(
+    node: LocalNode,
+    body: Callable[[HttpServer], Coroutine[Any, Any, T]],
+    limits: HttpLimits | None = None,
+) -> T:
+    """Run ``body(server)`` against ``make_app(node)`` served by an HttpServer
+    (the node's own server: timeouts, cap, parser errors) on 127.0.0.1."""
+
+    async def main() -> T:
+        server = HttpServer(make_app(node), limits or HttpLimits(), name="rpc", host="127.0.0.1")
+        await server.start()
+        try:
+            return await body(server)
+        finally:
+            await server.stop()
+
+    return asyncio.run(main())
+
+
 def with_api(node: LocalNode, body: ApiBody, **app_options: Any) -> Any:
     """Run ``body(client)`` against ``make_app(node)`` on an in-process server."""
 
@@ -197,7 +219,7 @@ class ServerThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="rpc-test-server")
-        self._runners: list[web.AppRunner] = []
+        self._servers: list[HttpServer] = []
         self._thread.start()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -217,20 +239,18 @@ class ServerThread:
         port> and return its base URL."""
 
         async def start() -> int:
-            runner = web.AppRunner(make_app())
-            await runner.setup()
-            self._runners.append(runner)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            return int(runner.addresses[0][1])
+            server = HttpServer(make_app(), HttpLimits(), name="rpc", host="127.0.0.1")
+            await server.start()
+            self._servers.append(server)
+            return server.port
 
         port = asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=30)
         return f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
         async def stop() -> None:
-            for runner in self._runners:
-                await runner.cleanup()
+            for server in self._servers:
+                await server.stop()
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -4,6 +4,7 @@ GET /openapi.json describes exactly the routes the app serves."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -139,3 +140,59 @@ def test_every_schema_reference_in_the_document_resolves(node: LocalNode) -> Non
     for ref in refs:
         assert ref.startswith("#/components/schemas/")
         assert ref.rsplit("/", 1)[1] in schemas, ref
+
+
+def _documented(doc: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    return doc["paths"][path][method.lower()]
+
+
+def test_the_three_schemathesis_mismatches_agree_with_the_document(node: LocalNode) -> None:
+    """GET /txs/null, a plain GET /ws and a non-hex POST /txs item: the answer
+    is one the document gives for that request (issue 11)."""
+
+    async def body(client: TestClient) -> None:
+        doc = await (await client.get("/openapi.json")).json()
+
+        resp = await client.get("/txs/null")
+        assert resp.status == 400 and (await resp.json())["code"] == "bad_hex"
+        assert "bad_hex" in _documented(doc, "GET", "/txs/{id}")["responses"]["400"]["description"]
+
+        resp = await client.get("/ws")
+        assert resp.status == 400 and (await resp.json())["code"] == "websocket_required"
+        ws_op = _documented(doc, "GET", "/ws")
+        required_headers = {
+            p["name"] for p in ws_op["parameters"] if p["in"] == "header" and p["required"]
+        }
+        # without the handshake headers the request breaks the document: 400 is its answer
+        assert {"Upgrade", "Connection", "Sec-WebSocket-Key"} <= required_headers
+        assert "websocket_required" in ws_op["responses"]["400"]["description"]
+
+        resp = await client.post("/txs", json={"txs": ["\u0084", "zz", "00"]})
+        answer = await resp.json()
+        # one bad item is refused in its own result, never the batch ...
+        assert resp.status == 200
+        assert [r["code"] for r in answer["results"][:2]] == ["bad_hex", "bad_hex"]
+        # ... and the document says any string is a valid item
+        items = doc["components"]["schemas"]["SubmitRequest"]["properties"]["txs"]["items"]
+        assert items == {"type": "string"}
+
+    with_api(node, body)
+
+
+def test_the_http_listener_counters_are_read_at_scrape_time() -> None:
+    metrics = NodeMetrics()
+    stats = {
+        "open": 3,
+        "max_connections": 256,
+        "refused": 7,
+        "timeouts": {"head": 5, "body": 1},
+        "bad_requests": 2,
+        "accept_errors": 4,
+    }
+    metrics.attach(http_stats=lambda: {"rpc": stats})
+    samples = _samples(metrics.render().decode())
+    rpc = (("listener", "rpc"),)
+    assert samples[("ordinet_http_open", rpc)] == 3
+    assert samples[("ordinet_http_refused_total", rpc)] == 7
+    assert samples[("ordinet_http_accept_errors_total", rpc)] == 4
+    assert samples[("ordinet_http_timeouts_total", (*rpc, ("phase", "head")))] == 5

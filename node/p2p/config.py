@@ -46,6 +46,9 @@ class P2PConfig:
     max_served_requests: int = 4  # a peer's requests we answer at once
     max_inbox: int = 4096  # gossip messages waiting for the handler, per peer
     max_outbox: int = 16_384  # frames waiting to be written, per peer
+    # bytes waiting to be written, per peer: past it the peer is a slow reader
+    max_outbox_bytes: int = 32 * MIB
+    write_timeout_s: float = 20.0  # one frame not taken by the socket: slow reader
     # misbehaviour
     ban_s: float = 300.0
     msgs_per_s: float = 2000.0
@@ -84,6 +87,10 @@ class P2PConfig:
             raise ConfigError("p2p.flood_strikes must be at least 1")
         if self.burst_bytes < self.max_msg_bytes:
             raise ConfigError("p2p.burst_bytes must be at least p2p.max_msg_bytes")
+        if self.max_outbox_bytes < self.max_msg_bytes:
+            raise ConfigError("p2p.max_outbox_bytes must be at least p2p.max_msg_bytes")
+        if self.write_timeout_s <= 0:
+            raise ConfigError("p2p.write_timeout_s must be positive")
         if self.handshake_timeout_s <= 0:
             raise ConfigError("p2p.handshake_timeout_s must be positive")
         if self.backoff_max_s < self.backoff_base_s:

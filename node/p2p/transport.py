@@ -72,6 +72,7 @@ from node.p2p.messages import (
     Status,
     Txs,
     answers,
+    check_message,
     decode_frame,
     encode_frame,
     fit_blocks,
@@ -407,13 +408,12 @@ class Transport:
                 reply = ErrorReply("internal_error")
             if isinstance(reply, Blocks):
                 reply = fit_blocks(reply, msg, self.config.max_msg_bytes)
-            frame = encode_frame(reply, request_id)
             try:  # never send what the peer must refuse (and ban us for)
-                decode_frame(frame)
+                check_message(reply)
             except DecodeError as exc:
                 log.error("p2p.handler_error kind=%s bad answer: %s", msg.KIND, exc)
                 reply = ErrorReply("internal_error")
-                frame = encode_frame(reply, request_id)
+            frame = encode_frame(reply, request_id)
             written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             if conn.enqueue(frame, reply.KIND, written=written):
                 await written  # the connection's end cancels this task

@@ -47,7 +47,7 @@ class P2PConfig:
     max_inbox: int = 4096  # gossip messages waiting for the handler, per peer
     max_outbox: int = 16_384  # frames waiting to be written, per peer
     # bytes waiting to be written, per peer: past it the peer is a slow reader
-    max_outbox_bytes: int = 32 * MIB
+    max_outbox_bytes: int = 16 * MIB
     write_timeout_s: float = 20.0  # one frame not taken by the socket: slow reader
     # misbehaviour
     ban_s: float = 300.0

@@ -259,9 +259,16 @@ class Connection:
             # the close frame waits behind what is buffered; the close
             # handshake has its own timeout once the frame is out
             async with asyncio.timeout(2 * self._close_timeout_s):
-                with contextlib.suppress(Exception):  # a broken socket: nothing to do
-                    await self.ws.close(code=code, message=reason.encode()[:120])
+                await self.ws.close(code=code, message=reason.encode()[:120])
         except TimeoutError:
+            self._reset_socket()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # aiohttp's close gave up on a wait of its own (a dropped socket)
+            self._reset_socket()
+        except Exception:  # a broken socket: nothing left to do
             self._reset_socket()
 
     def _reset_socket(self) -> None:

@@ -390,10 +390,12 @@ class Transport:
             pending.future.set_result(reply)
 
     async def _serve_request(self, conn: Connection, request_id: int, msg: GetBlocks) -> None:
-        """Answer one GetBlocks; it counts against ``max_served_requests`` until
-        the answer has been written to the socket, not merely queued."""
-        conn.serving += 1
+        """Answer one GetBlocks; it counts against ``max_served_requests`` from
+        the moment it is read (``_on_frame``) until the answer has been written
+        to the socket, not merely queued."""
         try:
+            if conn.closing:  # dropped meanwhile (a slow reader, say): no work for it
+                return
             try:
                 reply: Message | None = await self._handler.on_message(conn.node_id, msg)
             except OrdinetError as exc:
@@ -902,6 +904,7 @@ class Transport:
                     reply = encode_frame(ErrorReply("busy"), frame.request_id)
                     conn.enqueue(reply, ErrorReply.KIND)
                 else:
+                    conn.serving += 1  # counted now: frames read in one go spawn many tasks
                     conn.tasks.add(
                         self._spawn(self._serve_request(conn, frame.request_id, msg), "p2p-serve")
                     )

@@ -108,7 +108,6 @@ def test_many_get_blocks_from_a_peer_that_never_reads_cost_little_and_stall_noth
         time.sleep(1.0)  # a last look after the attacker is gone
     assert watch.worst_s < 5.0, f"/status took {watch.worst_s:.1f} s during the attack"
     growth_mb = (watch.peak_rss - baseline_rss) / MB
-    print(f"worst /status {watch.worst_s:.2f} s, RSS growth {growth_mb:.0f} MB, height {height}")
     assert growth_mb < 150, f"RSS grew {growth_mb:.0f} MB"
     assert 'ordinet_p2p_disconnects_total{reason="slow_reader"}' in node0.client.metrics()
     assert honest <= peer_ids(node0)  # the honest peers stayed

@@ -594,6 +594,50 @@ class Store:
         )
         return [self._decode(Block, r[0], "block") for r in rows]
 
+    def load_raw_blocks(self, start: int, end: int, max_bytes: int) -> list[tuple[bytes, bytes]]:
+        """Blocks ``start..end`` inclusive as stored, for serving to peers.
+
+        Each is ``(block encoding, commit encoding or b"")``, in height order,
+        nothing decoded; the list stops before the block that would take the
+        total of both encodings past ``max_bytes``. A file store is read
+        through a connection of its own, opened and closed here, so this may
+        run in a worker thread while the store's connection writes (WAL
+        readers see the last committed head); a ":memory:" store is read
+        through its own connection, on its thread.
+        """
+        start, end = max(start, 0), min(end, _I64_MAX)
+        if start > end or max_bytes <= 0:
+            return []
+        own = self.path != ":memory:"
+        try:
+            conn = (
+                sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True)
+                if own
+                else self._conn
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open for reading: {exc}") from exc
+        try:
+            out: list[tuple[bytes, bytes]] = []
+            total = 0
+            rows = conn.execute(
+                "SELECT block, commit_cert FROM blocks WHERE height BETWEEN ? AND ?"
+                " ORDER BY height",
+                (start, end),
+            )
+            for block, commit in rows:
+                pair = (bytes(block), b"" if commit is None else bytes(commit))
+                total += len(pair[0]) + len(pair[1])
+                if total > max_bytes:
+                    break
+                out.append(pair)
+            return out
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc}") from exc
+        finally:
+            if own:
+                conn.close()
+
     def load_tx(self, tx_id: bytes) -> tuple[Transaction, int, int] | None:
         """The committed transaction ``tx_id`` with its (height, index in block)."""
         row = self._one(

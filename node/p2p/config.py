@@ -35,6 +35,7 @@ _RANGES: dict[str, Range] = {
     "bytes_per_s": POSITIVE,
     "flood_window_s": POSITIVE,
     "handshake_timeout_s": POSITIVE,
+    "write_timeout_s": POSITIVE,
 }
 
 
@@ -65,6 +66,9 @@ class P2PConfig:
     max_served_requests: int = 4  # a peer's requests we answer at once
     max_inbox: int = 4096  # gossip messages waiting for the handler, per peer
     max_outbox: int = 16_384  # frames waiting to be written, per peer
+    # bytes waiting to be written, per peer: past it the peer is a slow reader
+    max_outbox_bytes: int = 16 * MIB
+    write_timeout_s: float = 20.0  # one frame not taken by the socket: slow reader
     # misbehaviour
     ban_s: float = 300.0
     msgs_per_s: float = 2000.0
@@ -85,6 +89,8 @@ class P2PConfig:
             raise ConfigError(f"p2p.path must start with '/', got {self.path!r}")
         if self.burst_bytes < self.max_msg_bytes:
             raise ConfigError("p2p.burst_bytes must be at least p2p.max_msg_bytes")
+        if self.max_outbox_bytes < self.max_msg_bytes:
+            raise ConfigError("p2p.max_outbox_bytes must be at least p2p.max_msg_bytes")
         if self.backoff_max_s < self.backoff_base_s:
             raise ConfigError("p2p.backoff_max_s must be at least p2p.backoff_base_s")
         self.static_addresses()  # raises ConfigError on a malformed entry

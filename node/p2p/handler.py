@@ -19,7 +19,10 @@ class PeerInfo:
     """A snapshot of one authenticated connection."""
 
     node_id: bytes
-    listen_addr: Address  # where the peer accepts connections (from its Hello)
+    # where the peer says it accepts connections (its Hello): a claim, proven
+    # (``address_verified``) once this node dialled it and found that node id
+    listen_addr: Address
+    address_verified: bool
     remote_ip: str
     outbound: bool  # True when this node dialled
     height: int  # from its Hello, then its latest Status
@@ -31,6 +34,7 @@ class PeerInfo:
         return {
             "node_id": self.node_id.hex(),
             "address": f"{host}:{port}",
+            "address_verified": self.address_verified,
             "remote_ip": self.remote_ip,
             "direction": "outbound" if self.outbound else "inbound",
             "height": self.height,

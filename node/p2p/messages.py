@@ -411,6 +411,13 @@ _DECODERS: dict[str, tuple[frozenset[str], Callable[[_Fields], Message]]] = {
 }
 
 
+def check_message(msg: Message) -> None:
+    """DecodeError if a peer would refuse ``msg``: the rules of ``decode_frame``
+    applied to its fields as they are, with nothing encoded or copied."""
+    _, decode = _DECODERS[msg.KIND]
+    decode(_Fields(_fields(msg), msg.KIND))
+
+
 def decode_frame(data: bytes) -> Frame:
     """Decode one binary frame; anything but a documented shape is a DecodeError."""
     if not isinstance(data, bytes | bytearray):

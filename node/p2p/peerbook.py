@@ -3,8 +3,15 @@
 Holds the static peers from config and the addresses learned by peer
 exchange or from inbound peers' Hello, each with its dial backoff
 (exponential with jitter, reset by a good connection), plus the ban list
-(by node id, by listen address, by IP). Pure: the time is passed in as
+(by node id, by dialled address, by IP). Pure: the time is passed in as
 ``now_s``, the jitter comes from a ``random.Random`` given at construction.
+
+An address someone names (in a Hello or a ``peers`` answer) is only a
+claim. It enters the book as a candidate with no node id; the entry gets
+one only from ``connected``, when this node dialled the address and the
+node there proved its key. So the node id of an entry is always one that
+was proven at that address, and a ban on a node id keeps an address from
+being dialled only when that node was found there.
 """
 
 from __future__ import annotations
@@ -65,7 +72,11 @@ def backoff_s(failures: int, *, base_s: float, max_s: float, rng: random.Random)
 class BookEntry:
     addr: Address
     static: bool
-    node_id: bytes | None = None
+    node_id: bytes | None = None  # proven here by our dial; None: not yet
+    # who is said to be here (by whoever named the address, or by the node
+    # that answered our last dial before the handshake ended), unproven:
+    # only used not to dial it while that node is connected anyway
+    claimed_id: bytes | None = None
     failures: int = 0
     next_dial_s: float = 0.0
 
@@ -109,16 +120,19 @@ class PeerBook:
     def get(self, addr: Address) -> BookEntry | None:
         return self._entries.get(addr)
 
-    def learn(self, addr: Address, node_id: bytes | None, now_s: float) -> bool:
-        """Add ``addr`` (if there is room) or update its node id; True if added."""
-        entry = self._entries.get(addr)
-        if entry is not None:
-            if node_id is not None:
-                entry.node_id = node_id
+    def learn(self, addr: Address, claimed_id: bytes | None, now_s: float) -> bool:
+        """Add ``addr`` as a candidate to dial (if new and there is room); True if added.
+
+        Whoever named it is not believed about who listens there: the entry
+        has no node id until a dial proves one (``connected``); the id it
+        was named with is only a hint not to dial it while that node is
+        connected anyway. A known entry is left as it is.
+        """
+        if addr in self._entries or len(self._entries) >= self._max_known:
             return False
-        if len(self._entries) >= self._max_known:
-            return False
-        self._entries[addr] = BookEntry(addr=addr, static=False, node_id=node_id, next_dial_s=now_s)
+        self._entries[addr] = BookEntry(
+            addr=addr, static=False, claimed_id=claimed_id, next_dial_s=now_s
+        )
         return True
 
     def forget(self, addr: Address) -> None:
@@ -147,11 +161,19 @@ class PeerBook:
         entry.next_dial_s = now_s + self._delay(entry.failures)
 
     def connected(self, addr: Address, node_id: bytes) -> None:
-        """A good connection: the failure count starts again from zero."""
+        """We dialled ``addr`` and the node there proved ``node_id``: remember
+        who is there; the failure count starts again from zero."""
         entry = self._entries.get(addr)
         if entry is not None:
-            entry.node_id = node_id
+            entry.node_id = entry.claimed_id = node_id
             entry.failures = 0
+
+    def claimed(self, addr: Address, node_id: bytes) -> None:
+        """The node that answered our dial of ``addr`` said it is ``node_id``
+        (the handshake ended before it proved it)."""
+        entry = self._entries.get(addr)
+        if entry is not None:
+            entry.claimed_id = node_id
 
     def disconnected(self, addr: Address, now_s: float) -> None:
         """Dial again after a short jittered pause, not in a tight loop."""
@@ -178,8 +200,8 @@ class PeerBook:
         addr: Address | None = None,
         ip: str | None = None,
     ) -> None:
-        """Ban a node id, a listen address, and an IP (loopback IPs never: many
-        nodes of a local testnet share them)."""
+        """Ban a node id, an address this node dialled, and an IP (loopback
+        IPs never: many nodes of a local testnet share them)."""
         if node_id is not None:
             self._banned_ids[node_id] = until_s
         if addr is not None:

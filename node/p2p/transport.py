@@ -9,6 +9,12 @@ deadlines. Received messages go to a ``Handler``; the transport never
 interprets payloads. It enforces the envelope rules, sizes and rates, and
 bans peers that break them (or that the handler reports).
 
+What a peer says about addresses is a claim. Bans attach to what the
+offender proved (its node key, after Auth) and to where it really was (the
+address this node dialled, a non-loopback IP). A listen address named in a
+Hello or a ``peers`` answer becomes a candidate to dial; it is given to
+others in ``peers`` answers only once a dial there authenticated the node.
+
 Everything it starts (background loops, per-connection writers and
 dispatchers, dials) is a task it owns; ``stop()`` ends all of them.
 """
@@ -67,6 +73,7 @@ from node.p2p.messages import (
     Status,
     Txs,
     answers,
+    check_message,
     decode_frame,
     encode_frame,
     fit_blocks,
@@ -85,6 +92,12 @@ _MAX_HANDSHAKING = 64
 
 def _short(node_id: bytes | None) -> str:
     return node_id.hex()[:16] if node_id else "?"
+
+
+def _listen_claim(conn: Connection) -> tuple[str, int]:
+    """Where the peer said it listens, as it said it (one process says one thing)."""
+    assert conn.hello is not None
+    return conn.hello.listen_host, conn.hello.listen_port
 
 
 def _event(level: int, event: str, **fields: Any) -> None:
@@ -142,6 +155,7 @@ class Transport:
         self._announced: set[bytes] = set()
         self._dialing: set[Address] = set()
         self._self_addrs: set[Address] = set()
+        self._key_clashes: set[Address] = set()  # said once: another process has our peer's key
         self._blocked: set[bytes] = set()
         self._delay_s = 0.0
         self._next_request_id = 1
@@ -175,7 +189,12 @@ class Transport:
 
     @property
     def peers(self) -> list[PeerInfo]:
-        return [conn.info() for conn in self._conns.values()]
+        return [self._info(conn) for conn in self._conns.values()]
+
+    def _info(self, conn: Connection) -> PeerInfo:
+        assert conn.listen_addr is not None
+        entry = self._book.get(conn.listen_addr)
+        return conn.info(address_verified=entry is not None and entry.node_id == conn.node_id)
 
     @property
     def peer_ids(self) -> list[bytes]:
@@ -387,8 +406,12 @@ class Transport:
             pending.future.set_result(reply)
 
     async def _serve_request(self, conn: Connection, request_id: int, msg: GetBlocks) -> None:
-        conn.serving += 1
+        """Answer one GetBlocks; it counts against ``max_served_requests`` from
+        the moment it is read (``_on_frame``) until the answer has been written
+        to the socket, not merely queued."""
         try:
+            if conn.closing:  # dropped meanwhile (a slow reader, say): no work for it
+                return
             try:
                 reply: Message | None = await self._handler.on_message(conn.node_id, msg)
             except OrdinetError as exc:
@@ -403,22 +426,26 @@ class Transport:
                 reply = ErrorReply("internal_error")
             if isinstance(reply, Blocks):
                 reply = fit_blocks(reply, msg, self.config.max_msg_bytes)
-            frame = encode_frame(reply, request_id)
             try:  # never send what the peer must refuse (and ban us for)
-                decode_frame(frame)
+                check_message(reply)
             except DecodeError as exc:
                 log.error("p2p.handler_error kind=%s bad answer: %s", msg.KIND, exc)
                 reply = ErrorReply("internal_error")
-                frame = encode_frame(reply, request_id)
-            conn.enqueue(frame, reply.KIND)
+            frame = encode_frame(reply, request_id)
+            written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if conn.enqueue(frame, reply.KIND, written=written):
+                await written  # the connection's end cancels this task
         finally:
             conn.serving -= 1
 
     def _answer_get_peers(self, conn: Connection, request_id: int) -> None:
+        """Connected peers at the addresses where our own dial found them."""
         entries = [
-            (info.node_id, info.listen_addr[0], info.listen_addr[1])
-            for info in self.peers
-            if info.node_id != conn.node_id
+            (entry.node_id, *entry.addr)
+            for entry in self._book.entries()
+            if entry.node_id is not None
+            and entry.node_id in self._conns
+            and entry.node_id != conn.node_id
         ]
         self._rng.shuffle(entries)
         reply = Peers(tuple(entries[:MAX_PEERS_PER_MESSAGE]))
@@ -440,15 +467,15 @@ class Transport:
     def _penalise_conn(self, conn: Connection, reason: str) -> None:
         if conn.closing:
             return
-        node_id = conn.hello.node_id if conn.hello is not None else None
+        # only what the peer proved (its key: penalties follow the handshake)
+        # and where it really is; never the listen address it claims
+        node_id = conn.hello.node_id if conn.authenticated and conn.hello is not None else None
         self._book.ban(
             time.monotonic() + self.config.ban_s,
             node_id=node_id,
-            addr=conn.listen_addr or conn.dial_addr,
+            addr=conn.dial_addr,
             ip=conn.remote_ip,
         )
-        if conn.dial_addr is not None and conn.dial_addr != conn.listen_addr:
-            self._book.ban(time.monotonic() + self.config.ban_s, addr=conn.dial_addr)
         self.metrics.penalties[reason] += 1
         self.metrics.bans += 1
         _event(
@@ -568,6 +595,9 @@ class Transport:
             metrics=self.metrics,
             max_inbox=self.config.max_inbox,
             max_outbox=self.config.max_outbox,
+            max_outbox_bytes=self.config.max_outbox_bytes,
+            write_timeout_s=self.config.write_timeout_s,
+            close_timeout_s=self.config.close_timeout_s,
             delay_s=lambda: self._delay_s,
         )
         self._handshaking.add(conn)
@@ -649,19 +679,27 @@ class Transport:
         assert isinstance(auth, Auth)
         if not hs.verify_auth(auth.signature, mine, theirs):
             raise _Refusal(hs.BAD_SIGNATURE)
+        conn.authenticated = True
 
     def _admission_refusal(self, conn: Connection, now_s: float) -> str | None:
-        """Why this (not yet authenticated) peer may not connect now, or None."""
+        """Why this peer may not connect now, or None.
+
+        Checked on its Hello (before it proved its node id: refusing a
+        claimed id harms only the claimant) and again once authenticated.
+        """
         node_id = conn.node_id
         if self._stopping:
             return hs.SHUTTING_DOWN
         if node_id in self._blocked:
             return hs.BLOCKED
-        if self._book.is_banned(now_s, node_id=node_id, addr=conn.listen_addr):
+        if self._book.is_banned(now_s, node_id=node_id):
             return hs.BANNED
         existing = self._conns.get(node_id)
         if existing is not None:
-            if not hs.keeps_new_connection(
+            # a second link with another listen address is another process
+            # with the same key, not the same node dialling both ways: keep
+            # the link we have rather than swap one for the other forever
+            if _listen_claim(existing) != _listen_claim(conn) or not hs.keeps_new_connection(
                 my_id=self._node_id,
                 peer_id=node_id,
                 new_outbound=conn.outbound,
@@ -714,15 +752,53 @@ class Transport:
         if addr is None:
             return
         now_s = time.monotonic()
+        if node_id is not None:
+            self._book.claimed(addr, node_id)
         if reason == hs.SELF_CONNECTION:
             self._self_addrs.add(addr)
             self._book.forget(addr)
         elif reason in hs.WRONG_NETWORK and (entry := self._book.get(addr)) and not entry.static:
             self._book.forget(addr)
-        elif reason == hs.DUPLICATE:
+        elif reason == hs.DUPLICATE and not self._key_in_use(conn, addr, by_peer=refusal.by_peer):
             self._book.disconnected(addr, now_s)
         else:
             self._book.dial_failed(addr, now_s)
+
+    def _key_in_use(self, conn: Connection, addr: Address, *, by_peer: bool) -> bool:
+        """Whether a duplicate refusal of our dial of ``addr`` means that two
+        processes hold one node key; if so, say so once per address (ERROR).
+
+        By the peer: it holds a link to our node id that is not ours (we
+        have none with it, not even one in its handshake). By us: the node
+        at ``addr`` presents the id of a peer connected from another listen
+        address.
+        """
+        assert conn.hello is not None
+        peer_id = conn.hello.node_id
+        if by_peer:
+            linked = peer_id in self._conns or any(
+                c is not conn and c.hello is not None and c.hello.node_id == peer_id
+                for c in self._handshaking
+            )
+            if linked:
+                return False
+            clash = f"this node's id {_short(self._node_id)} is already connected to that peer"
+        else:
+            existing = self._conns.get(peer_id)
+            if existing is None or _listen_claim(existing) == _listen_claim(conn):
+                return False
+            where = existing.dial_addr or existing.listen_addr or (existing.remote_ip, 0)
+            clash = f"node id {_short(peer_id)} is already connected from {format_address(where)}"
+        if addr not in self._key_clashes:
+            self._key_clashes.add(addr)
+            log.error(
+                "p2p.node_key_in_use peer=%s addr=%s: %s; another process uses this node's "
+                "key; give each node its own key (retrying with backoff)",
+                _short(peer_id),
+                format_address(addr),
+                clash,
+            )
+        return True
 
     # -- registration -----------------------------------------------------------
 
@@ -738,18 +814,20 @@ class Transport:
         self._conns[node_id] = conn
         conn.connected_s = time.monotonic()
         assert conn.listen_addr is not None
-        if conn.listen_addr != self.listen_address:
-            self._book.learn(conn.listen_addr, node_id, conn.connected_s)
-            self._book.connected(conn.listen_addr, node_id)
-        if conn.dial_addr is not None:
+        if conn.dial_addr is not None:  # the node proved its key where we dialled
             self._book.connected(conn.dial_addr, node_id)
+            self._key_clashes.discard(conn.dial_addr)
+        if conn.listen_addr != self.listen_address:
+            # a claim: a candidate to dial, which proves (or not) who is there
+            self._book.learn(conn.listen_addr, node_id, conn.connected_s)
         self.metrics.connections += 1
         _event(
             logging.INFO,
             "connected",
             peer=_short(node_id),
             direction="out" if conn.outbound else "in",
-            addr=format_address(conn.listen_addr),
+            addr=format_address(conn.dial_addr or (conn.remote_ip, 0)),
+            listen=format_address(conn.listen_addr),
             height=conn.height,
         )
         conn.tasks.add(self._spawn(conn.write_loop(self._write_failed(conn)), "p2p-writer"))
@@ -768,10 +846,8 @@ class Transport:
         if self._conns.get(node_id) is not conn:
             return  # replaced by a newer connection to the same node
         del self._conns[node_id]
-        now_s = time.monotonic()
-        for addr in (conn.listen_addr, conn.dial_addr):
-            if addr is not None:
-                self._book.disconnected(addr, now_s)
+        if conn.dial_addr is not None:
+            self._book.disconnected(conn.dial_addr, time.monotonic())
         self.metrics.disconnects[reason] += 1
         _event(logging.INFO, "disconnected", peer=_short(node_id), reason=reason)
         if self._wake_dialer is not None:
@@ -844,6 +920,7 @@ class Transport:
                     reply = encode_frame(ErrorReply("busy"), frame.request_id)
                     conn.enqueue(reply, ErrorReply.KIND)
                 else:
+                    conn.serving += 1  # counted now: frames read in one go spawn many tasks
                     conn.tasks.add(
                         self._spawn(self._serve_request(conn, frame.request_id, msg), "p2p-serve")
                     )
@@ -861,7 +938,7 @@ class Transport:
         if node_id not in self._announced:
             self._announced.add(node_id)
             try:
-                await self._handler.on_peer_connected(conn.info())
+                await self._handler.on_peer_connected(self._info(conn))
             except Exception:
                 log.exception("p2p.handler_error event=on_peer_connected")
         while True:
@@ -901,6 +978,8 @@ class Transport:
                 node_id in connected or node_id in self._blocked or node_id in dialing_ids
             ):
                 continue
+            if entry.claimed_id is not None and entry.claimed_id in connected:
+                continue  # refused as a duplicate last time: no use until it leaves
             if not entry.static and len(connected) + len(self._dialing) >= self.config.max_peers:
                 continue
             self._dialing.add(addr)
@@ -944,7 +1023,7 @@ class Transport:
         for node_id, host, port in reply.peers:
             if node_id == self._node_id or node_id in self._blocked:
                 continue
-            learned += self._book.learn((host, port), node_id, now_s)
+            learned += self._book.learn((host, port), node_id, now_s)  # a dial will tell
         if learned and self._wake_dialer is not None:
             self._wake_dialer.set()
 

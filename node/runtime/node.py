@@ -84,6 +84,8 @@ _RELAYED: dict[str, tuple[type, ...]] = {
 _MAX_TRACKED_TXS = 500_000
 # ... pruned of txs no longer pooled beyond this many
 _TRACKED_TXS_PRUNE = 50_000
+# Block reads for peers at once, node-wide (each up to one frame's bytes).
+_SERVING_READS = 2
 # Mempool expiry and gauges, every so often.
 _HOUSEKEEPING_S = 5.0
 # Refusals by which a peer shows that it relays what it should not.
@@ -200,6 +202,7 @@ class Node:
         self.metrics.height.set(ledger.height)
         self.evidence: list[dict[str, Any]] = self._load_evidence()
         self._admitted_s: dict[bytes, float] = {}
+        self._serving_reads = asyncio.Semaphore(_SERVING_READS)
         self._step: tuple[int, int, str] | None = None
         self._step_since_s = self.clock.monotonic_s()
         self._rpc_server: HttpServer | None = None
@@ -430,7 +433,7 @@ class Node:
         elif isinstance(msg, Status):
             self.sync.peer_status(peer_id, msg.height)
         elif isinstance(msg, GetBlocks):
-            return self._serve_blocks(msg)
+            return await self._serve_blocks(msg)
         elif isinstance(msg, NewBlock):
             block = Block.decode(msg.block)
             if self.genesis.consensus == "pow":
@@ -448,13 +451,22 @@ class Node:
         self.sync.peer_gone(peer_id)
         self.metrics.peers.set(len(self.transport.peer_ids))
 
-    def _serve_blocks(self, request: GetBlocks) -> Blocks:
-        """Blocks of a range that we hold, each with its certificate."""
+    async def _serve_blocks(self, request: GetBlocks) -> Blocks:
+        """Blocks of a range that we hold, each with its certificate.
+
+        They go out as stored (never decoded and encoded again), at most one
+        frame's worth, read from SQLite in a worker thread so that the event
+        loop keeps running; at most ``_SERVING_READS`` reads at once for all
+        peers together (each peer is held to ``max_served_requests``).
+        """
         end = min(request.end, self.ledger.height)
-        entries: list[tuple[bytes, bytes]] = []
-        for block in self.ledger.store.load_blocks(request.start, end):
-            commit = self.ledger.commit(block.height)
-            entries.append((block.encode(), commit.encode() if commit is not None else b""))
+        async with self._serving_reads:
+            entries = await asyncio.to_thread(
+                self.ledger.store.load_raw_blocks,
+                request.start,
+                end,
+                self.config.p2p.max_msg_bytes,
+            )
         return Blocks(tuple(entries))
 
     # -- the driver's DriverHost -------------------------------------------------------------

@@ -40,6 +40,8 @@ def test_from_mapping_reads_a_config_table() -> None:
         ({"static_peers": "127.0.0.1:1"}, "static_peers"),
         ({"max_msg_bytes": 10 * MIB, "burst_bytes": MIB}, "burst_bytes"),
         ({"backoff_base_s": 5, "backoff_max_s": 1}, "backoff_max_s"),
+        ({"max_outbox_bytes": MIB}, "max_outbox_bytes"),  # under max_msg_bytes
+        ({"write_timeout_s": 0}, "write_timeout_s"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_it(values: dict[str, object], field: str) -> None:

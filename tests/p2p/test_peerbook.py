@@ -79,8 +79,8 @@ def test_a_failing_address_backs_off_and_a_connection_resets_it() -> None:
 def test_learned_addresses_are_bounded_and_forgotten_after_failures_static_ones_stay() -> None:
     b = book()
     assert b.learn(LEARNED, None, 0.0)
-    assert not b.learn(LEARNED, b"x" * 32, 0.0)  # known: only the id is updated
-    assert b.get(LEARNED).node_id == b"x" * 32  # type: ignore[union-attr]
+    assert not b.learn(LEARNED, b"x" * 32, 0.0)  # known: left as it is
+    assert b.get(LEARNED).claimed_id is None  # type: ignore[union-attr]
     for i in range(10):
         b.learn((f"10.1.0.{i}", 1), None, 0.0)
     assert len(b) == 4  # max_known
@@ -124,3 +124,19 @@ def test_reset_backoff_makes_everyone_due_now() -> None:
         b.dial_failed(LEARNED, 0.0)
     b.reset_backoff(1.0)
     assert {e.addr for e in b.due(1.0)} == {STATIC, LEARNED}
+
+
+def test_a_learned_address_has_no_node_id_until_a_dial_proves_one() -> None:
+    b = book()
+    b.learn(LEARNED, b"c" * 32, 0.0)
+    b.learn(STATIC, b"c" * 32, 0.0)
+    entry = b.get(LEARNED)
+    assert entry is not None and entry.node_id is None  # whoever named it is not believed
+    assert entry.claimed_id == b"c" * 32  # a hint, that no ban follows
+    assert b.get(STATIC).claimed_id is None  # type: ignore[union-attr]
+    b.ban(100.0, node_id=b"c" * 32)
+    assert LEARNED in [e.addr for e in b.due(0.0)]
+    b.connected(LEARNED, b"p" * 32)  # our dial, authenticated
+    assert entry.node_id == entry.claimed_id == b"p" * 32
+    b.ban(100.0, node_id=b"p" * 32)
+    assert LEARNED not in [e.addr for e in b.due(0.0)]

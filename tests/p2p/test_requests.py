@@ -87,14 +87,16 @@ def test_requests_fail_fast_when_the_peer_is_gone_and_time_out_when_it_is_silent
     net_test(body)
 
 
-def test_get_peers_lists_the_other_connected_peers() -> None:
+def test_get_peers_lists_the_other_peers_at_addresses_a_dial_proved() -> None:
     async def body(net: Net) -> None:
-        hub = await net.node(pex_interval_s=0)
-        a = await net.node(peers=(hub,), pex_interval_s=0)
-        b = await net.node(peers=(hub,), pex_interval_s=0)
-        await wait_until(lambda: connected(a, hub) and connected(b, hub), "star")
+        a = await net.node(pex_interval_s=0)
+        b = await net.node(pex_interval_s=0)
+        hub = await net.node(peers=(a, b), pex_interval_s=0)  # the hub dials A and B
+        c = await net.node(peers=(hub,), pex_interval_s=0)  # C only dials in
+        await wait_until(lambda: all(connected(hub, t) for t in (a, b, c)), "star")
         reply = await a.request(hub.node_id, GetPeers(), timeout=5)
         assert isinstance(reply, Peers)
+        # C's listen address is only its claim: the hub never reached C there
         assert reply.peers == ((b.node_id, "127.0.0.1", b.listen_port),)
 
     net_test(body)

@@ -15,9 +15,9 @@ process and a power failure alike.
 Integrity, checked by ``Store.open`` (a file store; refused with a
 ``StoreError`` naming the file and how to recover):
 - ``PRAGMA quick_check``: a damaged page (``store_corrupt``);
-- the marker file beside the database (``<db>.marker``, written with
-  fsync and rename after each committed block and signing state, and
-  before a revert): if it records a head or a signing state the database
+- the marker file beside the database (``<db>.marker``, overwritten in
+  place and fsynced after each committed block and signing state, and
+  before a revert; see ``Marker``): if it records a head or a signing state the database
   no longer holds, the database lost committed data, e.g. its ``-wal``
   file was deleted after a crash (``store_rolled_back``,
   ``store_mismatch``, ``signing_state_rolled_back``): a validator that
@@ -29,7 +29,7 @@ The schema is in docs/PROTOCOL.md; its version is ``PRAGMA user_version``.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import sqlite3
 import struct
@@ -54,7 +54,13 @@ _IN_CHUNK = 500
 REVERT_FLOOR_KEY = "revert_floor"
 # the marker beside the database: what it is known to hold (see the module doc)
 MARKER_SUFFIX = ".marker"
-_MARKER_VERSION = 1
+# one marker slot: magic and version, sequence number, head height and hash,
+# whether a signing state is recorded and its (height, round, step); then the
+# SHA-256 of those bytes. Two slots, _SLOT_SIZE apart (one disk sector each).
+_MARKER_MAGIC = b"ORDM\x01"
+_MARKER_BODY = struct.Struct(">5sQQ32s?QQQ")
+_MARKER_SLOT = struct.Struct(f">{_MARKER_BODY.size + 32}s")
+_SLOT_SIZE = 512
 # how many lines of quick_check's report go into the error
 _QUICK_CHECK_LINES = 3
 RECOVERY = (
@@ -157,43 +163,57 @@ class MarkerRecord:
 
 
 class Marker:
-    """A small JSON file beside the database: the last head and signing state
-    it committed. Written after the database commit (before, for a revert)
-    with fsync and an atomic rename, so what the marker says the database
-    holds is never more than the database held, unless the database lost it.
+    """A small file beside the database: the last head and signing state it
+    committed. Written after the database commit (before, for a revert), so
+    what the marker says the database holds is never more than the database
+    held, unless the database lost it.
+
+    The file is opened once, with the store, and never again: a node whose
+    sockets exhausted its file descriptors can still commit and sign. It
+    holds two fixed-size slots, each a record with a sequence number and a
+    SHA-256 checksum; a write overwrites the older slot in place and is
+    fsynced, so a torn write loses at most the newest record (the other
+    slot still says no more than the database holds).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fd: int | None = None
+        self._seq = 0
         self._head: tuple[int, bytes] | None = None
         self._signing: tuple[int, int, int] | None = None
 
-    def load(self, store_path: str) -> MarkerRecord | None:
+    def open(self) -> None:
         try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open: {exc.strerror}", code="store_io") from exc
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def load(self, store_path: str) -> MarkerRecord | None:
+        """The newest intact record; None for an empty (new) marker."""
+        assert self._fd is not None
+        try:
+            raw = os.pread(self._fd, 2 * _SLOT_SIZE, 0)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot read: {exc.strerror}", code="store_io") from exc
-        try:
-            data = json.loads(raw)
-            if data["version"] != _MARKER_VERSION:
-                raise ValueError(f"version {data['version']!r}")
-            height = data["head_height"]
-            block_hash = bytes.fromhex(data["head_hash"])
-            signing = data["signing"]
-            if not isinstance(height, int) or height < 0 or len(block_hash) != 32:
-                raise ValueError("bad head")
-            if signing is not None:
-                if len(signing) != 3 or not all(isinstance(v, int) for v in signing):
-                    raise ValueError("bad signing state")
-                signing = (signing[0], signing[1], signing[2])
-        except (ValueError, KeyError, TypeError) as exc:
+        if not raw:
+            return None
+        records = [_unpack_marker_slot(raw[i : i + _MARKER_SLOT.size]) for i in (0, _SLOT_SIZE)]
+        intact = [r for r in records if r is not None]
+        if not intact:
             raise StoreError(
-                f"{self.path}: the marker of {store_path} is unreadable ({exc}); {RECOVERY}",
+                f"{self.path}: the marker of {store_path} is unreadable (no intact record); "
+                f"{RECOVERY}",
                 code="store_marker_corrupt",
-            ) from None
-        return MarkerRecord(height, block_hash, signing)
+            )
+        seq, record = max(intact, key=lambda r: r[0])
+        self._seq = seq
+        return record
 
     def adopt(self, head: BlockHeader, signing: tuple[int, int, int] | None) -> None:
         """Start from what the (checked) database holds: at least what was recorded."""
@@ -218,27 +238,35 @@ class Marker:
             self._write(store_path)
 
     def _write(self, store_path: str) -> None:
-        assert self._head is not None
-        data = {
-            "version": _MARKER_VERSION,
-            "head_height": self._head[0],
-            "head_hash": self._head[1].hex(),
-            "signing": None if self._signing is None else list(self._signing),
-        }
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        assert self._head is not None and self._fd is not None
+        self._seq += 1
+        height, block_hash = self._head
+        sh, sr, ss = self._signing if self._signing is not None else (0, 0, 0)
+        body = _MARKER_BODY.pack(
+            _MARKER_MAGIC, self._seq, height, block_hash, self._signing is not None, sh, sr, ss
+        )
+        slot = body + hashlib.sha256(body).digest()
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, json.dumps(data).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+            os.pwrite(self._fd, slot, (self._seq % 2) * _SLOT_SIZE)
+            os.fsync(self._fd)
         except OSError as exc:
             raise StoreError(
                 f"{self.path}: cannot write the marker of {store_path}: {exc.strerror}",
                 code="store_io",
             ) from exc
+
+
+def _unpack_marker_slot(raw: bytes) -> tuple[int, MarkerRecord] | None:
+    """(sequence number, record) of an intact slot, None for a torn or empty one."""
+    if len(raw) != _MARKER_SLOT.size:
+        return None
+    body, digest = raw[: _MARKER_BODY.size], raw[_MARKER_BODY.size :]
+    if hashlib.sha256(body).digest() != digest:
+        return None
+    magic, seq, height, block_hash, signed, sh, sr, ss = _MARKER_BODY.unpack(body)
+    if magic != _MARKER_MAGIC or seq == 0:
+        return None
+    return seq, MarkerRecord(height, block_hash, (sh, sr, ss) if signed else None)
 
 
 class Store:
@@ -283,7 +311,7 @@ class Store:
         try:
             store._check_marker()
         except BaseException:
-            conn.close()
+            store.close()
             raise
         return store
 
@@ -318,12 +346,15 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+        if self.marker is not None:
+            self.marker.close()
 
     def _check_marker(self) -> None:
         """Refuse a database that holds less than its marker says it committed."""
         marker = self.marker
         if marker is None:
             return
+        marker.open()
         recorded = marker.load(self.path)
         head = self.head()
         signed = self.load_signing_state()

@@ -33,7 +33,7 @@ from node.errors import StoreError
 from node.genesis import Genesis
 from node.ledger import Ledger
 from node.runtime.home import init_homes
-from node.store import MARKER_SUFFIX, Store
+from node.store import MARKER_SUFFIX, Marker, Store
 from node.wallet import Wallet
 
 PAGE = 4096  # SQLite's default page size
@@ -153,7 +153,13 @@ def test_a_store_without_a_marker_opens_and_gets_one(
     marker.unlink()  # as a store written before markers
     with Ledger.open(db, genesis) as led:
         assert led.height == height
-    assert json.loads(marker.read_text())["head_height"] == height
+    recorder = Marker(marker)
+    recorder.open()
+    try:
+        recorded = recorder.load(str(db))
+    finally:
+        recorder.close()
+    assert recorded is not None and recorded.height == height
 
 
 def test_every_commit_is_synced(tmp_path: Path) -> None:
@@ -181,3 +187,72 @@ def test_ordinet_run_on_a_damaged_store_exits_2_with_one_line(tmp_path: Path) ->
     assert len(lines) == 1, lines
     assert lines[0].startswith("ordinet: error: ") and str(config.store_path) in lines[0]
     assert "damaged" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_torn_newest_marker_record_falls_back_to_the_older_one(
+    tmp_path: Path, genesis: Genesis, funded: list[Wallet]
+) -> None:
+    db = tmp_path / "chain.db"
+    height = build_chain(db, genesis, funded, blocks=3)
+    marker = Path(str(db) + MARKER_SUFFIX)
+    raw = bytearray(marker.read_bytes())
+    # two slots hold the last two records, a big-endian sequence number after
+    # the 5-byte magic of each; tear the newer one
+    seqs = [int.from_bytes(raw[at + 5 : at + 13], "big") for at in (0, 512)]
+    newest = 0 if seqs[0] > seqs[1] else 512
+    raw[newest + 20 : newest + 28] = b"\xff" * 8
+    marker.write_bytes(bytes(raw))
+    with Ledger.open(db, genesis) as led:  # the older record says less: still consistent
+        assert led.height == height
+
+
+def test_a_marker_with_no_intact_record_is_refused(
+    tmp_path: Path, genesis: Genesis, funded: list[Wallet]
+) -> None:
+    db = tmp_path / "chain.db"
+    build_chain(db, genesis, funded, blocks=3)
+    Path(str(db) + MARKER_SUFFIX).write_bytes(b"\x00garbage" * 128)
+    with pytest.raises(StoreError) as refused:
+        Store.open(db)
+    assert refused.value.code == "store_marker_corrupt"
+    assert str(db) in refused.value.message
+
+
+_NO_FREE_FDS = """
+import os, random, resource, sys
+sys.path.insert(0, {tests!r})
+from ledgerkit import genesis_dict, grow, wallets
+from node.genesis import Genesis
+from node.ledger import Ledger
+funded = wallets(4)
+genesis = Genesis.from_dict(genesis_dict(funded, consensus="bft"))
+with Ledger.open({db!r}, genesis) as led:
+    grow(led, random.Random(1), funded)
+    top = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (top + 1, hard))
+    held = []
+    try:
+        while len(held) < 10_000:  # fill every free descriptor below the limit
+            held.append(os.dup(0))
+    except OSError:
+        pass
+    else:
+        sys.exit("the limit did not take")
+    for h in range(2, 6):
+        led.store.save_signing_state(h, 0, 1)
+        grow(led, random.Random(h), funded)
+    print(led.height)
+"""
+
+
+def test_commits_and_signing_need_no_new_file_descriptor(tmp_path: Path) -> None:
+    """A node whose sockets used up its descriptors can still commit and sign
+    (an attacker holding connections must not turn into a crashed validator)."""
+    db = tmp_path / "chain.db"
+    script = _NO_FREE_FDS.format(tests=str(Path(__file__).parent), db=str(db))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "5"

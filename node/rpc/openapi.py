@@ -303,6 +303,7 @@ _SCHEMAS: dict[str, Any] = {
                     {
                         "node_id": _HEX32,
                         "address": {"type": "string"},
+                        "address_verified": {"type": "boolean"},
                         "remote_ip": {"type": "string"},
                         "direction": {"type": "string", "enum": ["inbound", "outbound"]},
                         "height": _UINT,

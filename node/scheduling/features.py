@@ -145,6 +145,35 @@ class DecayedStats:
         return count, weight, total
 
 
+def forward_times(arrival_s: np.ndarray, clock_s: float) -> tuple[np.ndarray, float]:
+    """The times at which a batch enters a history whose latest time is
+    ``clock_s``, and the new latest time. History moves forward only: a late
+    or out-of-order arrival is counted at the latest time seen so far."""
+    times = np.maximum.accumulate(np.maximum(arrival_s, clock_s))
+    return times, float(times[-1])
+
+
+class SenderRates:
+    """Each tx's sender's decayed send rate (tx/s) just before the tx: the
+    ``sender_rate_tps`` feature alone, for policies that need only it."""
+
+    def __init__(self, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
+        if not half_life_s > 0:
+            raise ValueError(f"half_life_s must be > 0, got {half_life_s}")
+        self._stats = DecayedStats(math.log(2) / half_life_s)
+        self._clock = -math.inf
+
+    def before(self, txs: TxColumns) -> np.ndarray:
+        """The rates of a batch's senders; records the batch."""
+        n = len(txs)
+        if n == 0:
+            return np.zeros(0)
+        times, self._clock = forward_times(np.asarray(txs.arrival_s, np.float64), self._clock)
+        stats = self._stats
+        _, weight, _ = stats.before(stats.key_ids(txs.sender), times, np.zeros(n))
+        return weight * stats.decay_per_s
+
+
 class FeatureTracker:
     """Computes ``FEATURE_NAMES`` for each batch and remembers the batch."""
 
@@ -169,10 +198,7 @@ class FeatureTracker:
         arrival = np.asarray(txs.arrival_s, dtype=np.float64)
         fee = np.asarray(txs.fee, dtype=np.float64)
         size = np.asarray(txs.size, dtype=np.float64)
-        # History moves forward only: a late or out-of-order arrival is
-        # counted at the latest time seen so far.
-        times = np.maximum.accumulate(np.maximum(arrival, self._clock))
-        self._clock = float(times[-1])
+        times, self._clock = forward_times(arrival, self._clock)
         log_fee_rate = np.log1p(fee / np.maximum(size, 1.0))
         lam = self._everyone.decay_per_s
 

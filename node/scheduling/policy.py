@@ -177,7 +177,11 @@ def _load_builtin() -> None:
     # Policies that need heavier imports (models) register when first asked for.
     import importlib
 
-    for module in ("node.scheduling.learned", "node.scheduling.oracle"):
+    for module in (
+        "node.scheduling.baselines",
+        "node.scheduling.learned",
+        "node.scheduling.oracle",
+    ):
         importlib.import_module(module)
 
 

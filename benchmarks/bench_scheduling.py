@@ -3,7 +3,8 @@
     pytest benchmarks/bench_scheduling.py      # pytest-benchmark tables
     python benchmarks/bench_scheduling.py      # a table of figures per policy
 
-For each policy (fifo, fee, learned with the shipped model, oracle) a real
+For each policy (fifo, fee, fair-fee, package, learned with the shipped model,
+oracle) a real
 ``Mempool`` is filled with 50,000 txs (10,000 senders x 5 nonces, random
 fees and sizes, labels for the oracle) in 50 admission batches of 1,000:
 each batch is scored by ONE ``policy.score`` call. Then ``mempool.select``
@@ -35,7 +36,7 @@ SENDERS = 10_000
 BLOCK_TXS = 5_000
 BATCH = 1_000
 CHAIN = "bench"
-POLICIES = ("fifo", "fee", "learned", "oracle")
+POLICIES = ("fifo", "fee", "fair-fee", "package", "learned", "oracle")
 LIMITS = BlockLimits(max_txs=BLOCK_TXS, max_bytes=BLOCK_TXS * 1_300)
 
 

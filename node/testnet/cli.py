@@ -73,7 +73,9 @@ def _register_testnet(subparsers: Any) -> None:
     up.add_argument("--profile", type=Path, help="a testnet profile (configs/testnet/*.toml)")
     up.add_argument("--nodes", type=whole, help="how many nodes (4)")
     up.add_argument("--consensus", choices=CONSENSUS_CHOICES, help="engine (bft)")
-    up.add_argument("--policy", help="scheduling policy: fifo, fee, fair-fee, package or learned (fee)")
+    up.add_argument(
+        "--policy", help="scheduling policy: fifo, fee, fair-fee, package or learned (fee)"
+    )
     up.add_argument("--load", type=non_negative, metavar="TPS", help="tx/s to send (0: none)")
     up.add_argument("--duration", type=non_negative, metavar="S", help="seconds to run (0: Ctrl-C)")
     up.add_argument("--base-port", type=whole, metavar="P", help="ports P.. (default: free)")

@@ -59,7 +59,7 @@ soak: build
 
 # Retrain the shipped default scheduling model (deterministic: same bytes).
 model: build
-	$(PY) -m node.scheduling.default_model
+	$(PY) -m node.research.default_model
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .hypothesis .benchmarks

@@ -34,7 +34,7 @@ from node.errors import OrdinetError
 
 COMMAND_MODULES = (
     "node.sim.cli",
-    "node.scheduling.cli",
+    "node.research.cli",
     "node.node_cli",
     "node.testnet.cli",
 )

@@ -372,7 +372,7 @@ def _register_load(subparsers: Any) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from node.scheduling.workloads import load_trace
+    from node.research.workloads import load_trace
     from node.testnet.display import load_lines
     from node.testnet.manifest import load_manifest
     from node.testnet.session import load_wallets

@@ -48,9 +48,7 @@ import numpy as np
 
 from node.client import ApiError, AsyncClient
 from node.errors import OrdinetError
-from node.scheduling.replay import address_of
-from node.scheduling.trace import Trace
-from node.scheduling.workloads import MIN_BENCH_TX_SIZE
+from node.research.trace import MIN_BENCH_TX_SIZE, Trace, address_of
 from node.types import MAX_TX_DATA, Transaction
 from node.wallet import Wallet
 

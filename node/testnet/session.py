@@ -32,8 +32,8 @@ from typing import Any
 
 from node.client import AsyncClient
 from node.errors import OrdinetError
+from node.research.workloads import load_trace
 from node.runtime.home import ACCOUNTS_DIR_NAME
-from node.scheduling.workloads import load_trace
 from node.testnet.load import LoadGenerator, LoadReport, LoadSnapshot, nap
 from node.testnet.manifest import PAUSED, RUNNING
 from node.testnet.network import Testnet

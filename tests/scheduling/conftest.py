@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from node.scheduling.bench import BenchReport, run_bench
-from node.scheduling.replay import BlockProduction
-from node.scheduling.trace import Trace
-from node.scheduling.train import TrainConfig, train
-from node.scheduling.workloads import generate, load_workload
+from node.research.bench import BenchReport, run_bench
+from node.research.replay import BlockProduction
+from node.research.trace import Trace
+from node.research.train import TrainConfig, train
+from node.research.workloads import generate, load_workload
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = REPO / "configs" / "workloads"

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.scheduling.bench import BenchReport, jain_index, measure, run_bench, write_results
+from node.research.bench import BenchReport, jain_index, measure, run_bench, write_results
+from node.research.replay import BlockProduction, ReplayResult
+from node.research.trace import Trace
+from node.research.workloads import generate, parse_workload
 from node.scheduling.oracle import label_priority
-from node.scheduling.replay import BlockProduction, ReplayResult
-from node.scheduling.trace import Trace
-from node.scheduling.workloads import generate, parse_workload
 
 POLICY_KEYS = {
     "utility",

@@ -9,6 +9,9 @@ import pytest
 from sklearn.ensemble import GradientBoostingRegressor
 
 from node.errors import ConfigError
+from node.research.replay import BlockProduction
+from node.research.trace import Trace
+from node.research.train import TrainConfig, train
 from node.scheduling.features import FEATURE_NAMES
 from node.scheduling.learned import LearnedPolicy, default_model_sha256
 from node.scheduling.model import (
@@ -19,9 +22,6 @@ from node.scheduling.model import (
     parse_model,
 )
 from node.scheduling.policy import load_policy
-from node.scheduling.replay import BlockProduction
-from node.scheduling.trace import Trace
-from node.scheduling.train import TrainConfig, train
 
 
 def test_numpy_evaluation_equals_sklearn_predict() -> None:

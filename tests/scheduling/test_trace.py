@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from node.errors import ConfigError
-from node.scheduling.trace import Trace, read_trace, write_trace
+from node.research.trace import Trace, read_trace, write_trace
 
 HEADER = "arrival_s,sender,recipient,nonce,fee,size,class,deadline_s,value\n"
 GOOD = "0.5,alice,bob,0,300,200,urgent,4.0,10.0\n"

@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 from node.errors import ConfigError
-from node.scheduling.trace import Trace
-from node.scheduling.workloads import (
-    MIN_BENCH_TX_SIZE,
-    generate,
-    load_workload,
-    parse_workload,
-)
+from node.research.trace import MIN_BENCH_TX_SIZE, Trace
+from node.research.workloads import generate, load_workload, parse_workload
 
 SHIPPED = ["steady", "bursts", "mixed", "spam", "nonce_gap", "blend"]
 WORKLOADS = Path(__file__).resolve().parents[2] / "configs" / "workloads"

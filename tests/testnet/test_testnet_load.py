@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from node.client import Client
-from node.scheduling.trace import Trace
-from node.scheduling.workloads import generate, load_workload
+from node.research.trace import Trace
+from node.research.workloads import generate, load_workload
 from node.testnet.load import LoadGenerator, LoadReport
 from node.testnet.network import Testnet
 from node.testnet.profile import TestnetProfile

@@ -39,15 +39,8 @@ from typing import Any
 import numpy as np
 
 from node.errors import ConfigError
-from node.scheduling.trace import Trace, read_trace
+from node.research.trace import MAX_BENCH_TX_SIZE, MIN_BENCH_TX_SIZE, Trace, read_trace
 from node.tomlfile import read_toml
-from node.types import MAX_TX_DATA
-
-# Encoded size of a transaction on the bench chain (chain id "bench", no
-# data) and the largest one: a trace row's size must be buildable.
-BENCH_CHAIN_ID = "bench"
-MIN_BENCH_TX_SIZE = 1 + 1 + len(BENCH_CHAIN_ID) + 90 + 64
-MAX_BENCH_TX_SIZE = MIN_BENCH_TX_SIZE + MAX_TX_DATA
 
 ARRIVALS = ("poisson", "bursts")
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from node.argtypes import int_in, positive, positive_int, whole
 from node.errors import ConfigError
+from node.research.replay import BlockProduction
+from node.research.trace import write_trace
+from node.research.workloads import generate, load_trace, load_workload
 from node.scheduling.model import MAX_MODEL_TREES, MAX_TREE_DEPTH
-from node.scheduling.replay import BlockProduction
-from node.scheduling.trace import write_trace
-from node.scheduling.workloads import generate, load_trace, load_workload
 
 DEFAULT_POLICIES = "fifo,fee,learned,oracle"
 
@@ -157,7 +157,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from node.scheduling.train import TrainConfig, train
+    from node.research.train import TrainConfig, train
 
     trace = load_trace(args.workload, args.seed)
     config = TrainConfig(
@@ -183,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from node.scheduling.bench import parse_policies, run_bench, table_rows, write_results
+    from node.research.bench import parse_policies, run_bench, table_rows, write_results
 
     policies = parse_policies(args.policies)
     if args.model_hash is not None and args.model is None:

@@ -26,6 +26,7 @@ and ignored. Parsing is strict: the first bad row stops the read with a
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from node.errors import ConfigError
-from node.types import MAX_TX_SIZE
+from node.types import MAX_TX_DATA, MAX_TX_SIZE
 
 OBSERVABLE_COLUMNS = ("arrival_s", "sender", "recipient", "nonce", "fee", "size")
 LABEL_COLUMNS = ("class", "deadline_s", "value")
@@ -45,6 +46,17 @@ DEFAULT_CLASS = "default"
 TRACE_FORMATS = (".csv", ".jsonl")
 
 _INT_MAX = 2**63 - 1
+
+# Encoded size of a transaction on the bench chain (chain id "bench", no
+# data) and the largest one: a trace row's size must be buildable.
+BENCH_CHAIN_ID = "bench"
+MIN_BENCH_TX_SIZE = 1 + 1 + len(BENCH_CHAIN_ID) + 90 + 64
+MAX_BENCH_TX_SIZE = MIN_BENCH_TX_SIZE + MAX_TX_DATA
+
+
+def address_of(name: str) -> bytes:
+    """The 32-byte address a trace's account name stands for."""
+    return hashlib.sha256(name.encode("utf-8")).digest()
 
 
 @dataclass(frozen=True)

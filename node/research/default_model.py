@@ -1,4 +1,4 @@
-"""Rebuild the shipped default model: ``python -m node.scheduling.default_model``.
+"""Rebuild the shipped default model: ``python -m node.research.default_model``.
 
 It runs exactly these two commands, then records the model's SHA-256
 next to it (``models/default.json.sha256``, in ``sha256sum`` format)::
@@ -29,7 +29,7 @@ SEED = 7
 
 def rebuild(out: Path = DEFAULT_MODEL_PATH, hash_out: Path = DEFAULT_MODEL_HASH_PATH) -> bytes:
     """Generate the blend trace, train on it, write the model and its hash file."""
-    from node.scheduling.cli import register
+    from node.research.cli import register
 
     parser = argparse.ArgumentParser(prog="ordinet")
     register(parser.add_subparsers(dest="command", required=True))

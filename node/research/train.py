@@ -25,12 +25,12 @@ import sklearn
 from sklearn.ensemble import GradientBoostingRegressor
 
 from node.errors import ConfigError
+from node.research.replay import BlockProduction, Replayer
+from node.research.trace import Trace
 from node.scheduling.features import DEFAULT_HALF_LIFE_S, FeatureTracker
 from node.scheduling.model import encode_model, export_gradient_boosting
 from node.scheduling.oracle import label_priority
 from node.scheduling.policy import Policy, TxColumns, make_policy
-from node.scheduling.replay import BlockProduction, Replayer
-from node.scheduling.trace import Trace
 
 TARGET = "utility_per_byte"
 #: Share of the highest-ranked held-out rows the capture metric looks at.

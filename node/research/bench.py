@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 
 from node.errors import ConfigError
+from node.research.replay import BlockProduction, Replayer, ReplayResult
+from node.research.trace import Trace
+from node.research.train import TrainConfig, train
 from node.scheduling.learned import LearnedPolicy
 from node.scheduling.model import parse_model
 from node.scheduling.policy import Policy, make_policy, policy_names
-from node.scheduling.replay import BlockProduction, Replayer, ReplayResult
-from node.scheduling.trace import Trace
-from node.scheduling.train import TrainConfig, train
 
 #: Classes counted by ``spam_admitted``: the spam and nonce-gap floods.
 SPAM_CLASSES = ("spam", "gap")

@@ -18,7 +18,6 @@ around mempool calls, which measures the scheduler's CPU time.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -27,9 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from node.mempool import Mempool, MempoolConfig
+from node.research.trace import (
+    BENCH_CHAIN_ID,
+    MAX_BENCH_TX_SIZE,
+    MIN_BENCH_TX_SIZE,
+    Trace,
+    address_of,
+)
 from node.scheduling.policy import BlockLimits, Policy
-from node.scheduling.trace import Trace
-from node.scheduling.workloads import BENCH_CHAIN_ID, MAX_BENCH_TX_SIZE, MIN_BENCH_TX_SIZE
 from node.types import Transaction
 
 #: Every simulated account's balance: more than any trace can spend.
@@ -59,11 +63,6 @@ class BlockProduction:
             return 0
         span = float(trace.arrival_s.max() - trace.arrival_s.min())
         return math.floor(span / self.interval_s) + 1
-
-
-def address_of(name: str) -> bytes:
-    """The 32-byte address a trace's account name stands for."""
-    return hashlib.sha256(name.encode("utf-8")).digest()
 
 
 def build_transactions(trace: Trace) -> list[Transaction]:

@@ -105,7 +105,7 @@ def entry_point_errors() -> list[str]:
 
 
 def _load_one(spec: str, base_dir: str | Path | None) -> tuple[str, ...]:
-    if _is_path(spec):
+    if is_policy_file(spec):
         path = Path(spec).expanduser()
         if not path.is_absolute():
             path = Path(base_dir or Path.cwd()) / path
@@ -130,7 +130,8 @@ def _load_one(spec: str, base_dir: str | Path | None) -> tuple[str, ...]:
     return names
 
 
-def _is_path(spec: str) -> bool:
+def is_policy_file(spec: str) -> bool:
+    """A spec names a file (else a module) when it ends in .py or has a slash."""
     return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 

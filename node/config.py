@@ -30,6 +30,7 @@ from node.errors import ConfigError
 from node.ledger import DEFAULT_POW_REORG_DEPTH
 from node.mempool import MempoolConfig
 from node.p2p.config import P2PConfig
+from node.scheduling.plugins import is_policy_file
 from node.tomlfile import AT_LEAST_1, PORT, POSITIVE, Range, check_fields, read_toml
 
 CONFIG_FILE_NAME = "config.toml"
@@ -72,11 +73,17 @@ class RpcConfig:
 
 @dataclass(frozen=True)
 class SchedulingConfig:
-    """Which policy orders this node's blocks, and the model file it uses."""
+    """Which policy orders this node's blocks, and the model file it uses.
+
+    ``policy_module`` lists plugin files (absolute paths once read) or module
+    names that register policies (node.scheduling.plugins); the node loads
+    them before it builds ``policy``.
+    """
 
     policy: str = "fee"
     model_path: Path | None = None
     model_sha256: str | None = None
+    policy_module: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self, "scheduling")
@@ -267,6 +274,7 @@ class _Reader:
         raw = dict(table)
         model_path = raw.pop("model_path", None)
         model_sha256 = raw.pop("model_sha256", None)
+        policy_module = self.policy_modules(raw.pop("policy_module", ()))
         base: SchedulingConfig = self.section(SchedulingConfig, raw, "scheduling")
         path = None if model_path is None else self.path(model_path, "scheduling.model_path")
         if model_sha256 is not None:
@@ -286,7 +294,29 @@ class _Reader:
                 "is required with scheduling.model_path (the node refuses a model it cannot "
                 "check; `sha256sum MODEL` prints it)",
             )
-        return dataclasses.replace(base, model_path=path, model_sha256=model_sha256)
+        return dataclasses.replace(
+            base, model_path=path, model_sha256=model_sha256, policy_module=policy_module
+        )
+
+    def policy_modules(self, value: Any) -> tuple[str, ...]:
+        """``scheduling.policy_module``: a string or a list; relative file paths
+        are made absolute against the config file's folder."""
+        specs = [value] if isinstance(value, str) else value
+        if not isinstance(specs, list | tuple) or not all(
+            isinstance(s, str) and s.strip() for s in specs
+        ):
+            raise self.fail(
+                "scheduling.policy_module",
+                f"must be a file path or module name, or a list of them, got {value!r}",
+            )
+        source = Path(self.source)
+        folder = source.resolve().parent if source.is_file() else self.home
+        return tuple(
+            str(self.path(s.strip(), "scheduling.policy_module", base=folder).resolve())
+            if is_policy_file(s)
+            else s.strip()
+            for s in specs
+        )
 
     def consensus(self, table: Mapping[str, Any]) -> ConsensusConfig:
         cfg: ConsensusConfig = self.section(ConsensusConfig, table, "consensus")

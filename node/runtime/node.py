@@ -67,6 +67,7 @@ from node.rpc.service import SubmitResult, admit_encoded
 from node.runtime.clock import Clock
 from node.runtime.driver import ConsensusDriver
 from node.runtime.sync import BlockSync
+from node.scheduling.plugins import ensure_entry_point_policies, load_policy_modules
 from node.scheduling.policy import BlockLimits, Policy, load_policy
 from node.types import ZERO_HASH, Block, Commit, Transaction
 from node.wallet import Wallet
@@ -113,6 +114,8 @@ def build_node(config: NodeConfig) -> Node:
     key = load_node_key(config)
     sched = config.scheduling
     try:
+        load_policy_modules(sched.policy_module)
+        ensure_entry_point_policies()
         policy = load_policy(
             sched.policy, model_path=sched.model_path, model_hash=sched.model_sha256
         )

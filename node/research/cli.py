@@ -78,6 +78,13 @@ def register(subparsers: Any) -> None:
         help=f"comma-separated policy names (default {DEFAULT_POLICIES})",
     )
     be.add_argument(
+        "--policy-module",
+        action="append",
+        default=[],
+        metavar="PATH_OR_MODULE",
+        help="a .py file or module whose @register policies --policies may name (repeatable)",
+    )
+    be.add_argument(
         "--seed",
         type=whole,
         default=0,
@@ -184,7 +191,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from node.research.bench import parse_policies, run_bench, table_rows, write_results
+    from node.scheduling.plugins import load_policy_modules
 
+    load_policy_modules(args.policy_module)
     policies = parse_policies(args.policies)
     if args.model_hash is not None and args.model is None:
         raise ConfigError("--model-hash needs --model")

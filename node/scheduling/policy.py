@@ -183,6 +183,8 @@ def _load_builtin() -> None:
         "node.scheduling.oracle",
     ):
         importlib.import_module(module)
+    # installed packages' policies (the ``ordinet.policies`` entry points), once
+    importlib.import_module("node.scheduling.plugins").ensure_entry_point_policies()
 
 
 @register

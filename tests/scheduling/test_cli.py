@@ -156,3 +156,26 @@ def test_errors_are_one_clear_line(
         == 2
     )
     assert "refusing to load it" in capsys.readouterr().err
+
+
+def test_bench_loads_a_policy_module_and_refuses_a_missing_one(
+    tiny_toml: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from node.scheduling import plugins, policy
+
+    policy.policy_names()  # the plugin's policy must not outlive this test
+    monkeypatch.setattr(policy, "_REGISTRY", dict(policy._REGISTRY))
+    monkeypatch.setattr(plugins, "_LOADED", {})
+    plugin = Path(__file__).resolve().parents[2] / "configs" / "policies" / "fee_band_fifo.py"
+    out = tmp_path / "bench"
+    argv = ["sched", "bench", "--workload", str(tiny_toml), "--out", str(out)]
+    assert main([*argv, "--policies", "fifo,fee-band-fifo", "--policy-module", str(plugin)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc["policies"]) == {"fifo", "fee-band-fifo"}
+    capsys.readouterr()
+    assert main([*argv, "--policy-module", str(tmp_path / "missing.py")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.py: no such file" in err[0]

@@ -123,12 +123,15 @@ class BenchReport:
     policies: dict[str, PolicyMetrics] = field(default_factory=dict)
     latencies: dict[str, np.ndarray] = field(default_factory=dict)
     model_sha256: str | None = None
+    #: the LP upper bound on utility (``bounds.bound_of_trace``), when asked for
+    bound_utility: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "workload": self.workload,
             "seed": self.seed,
             "policies": {name: m.to_json() for name, m in self.policies.items()},
+            **({} if self.bound_utility is None else {"bound_utility": self.bound_utility}),
         }
 
 
@@ -160,6 +163,7 @@ def run_bench(
     train_config: TrainConfig | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    with_bound: bool = False,
 ) -> BenchReport:
     """Replay ``trace`` under each policy; with ``train_frac``, train the
     learned policy's model on the first part and bench on the rest."""
@@ -200,6 +204,10 @@ def run_bench(
         report.policies[name] = measure(trace, result)
         included = ~np.isnan(result.included_s)
         report.latencies[name] = np.sort((result.included_s - trace.arrival_s)[included])
+    if with_bound:
+        from node.research.bounds import bound_of_trace
+
+        report.bound_utility = round(bound_of_trace(trace, production, start_nonces).utility, 6)
     return report
 
 
@@ -280,6 +288,11 @@ def table_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
     classes = sorted({c for m in ms for c in m.latency_p99_s_by_class})
     rows = [
         ["utility", *(_fmt(m.utility, 1) for m in ms)],
+        *(
+            [["  of bound", *(_fmt(m.utility / report.bound_utility, 3) for m in ms)]]
+            if report.bound_utility
+            else []
+        ),
         ["fee revenue", *(_fmt(m.fee_revenue) for m in ms)],
         ["deadline hit rate", *(_fmt(m.deadline_hit_rate, 3) for m in ms)],
         ["latency p50 (s)", *(_fmt(m.latency_p50_s) for m in ms)],

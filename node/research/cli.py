@@ -105,6 +105,11 @@ def register(subparsers: Any) -> None:
     )
     be.add_argument("--out", required=True, type=Path, help="directory for the results")
     be.add_argument("--quiet", action="store_true", help="no progress bar")
+    be.add_argument(
+        "--bound",
+        action="store_true",
+        help="also solve the LP upper bound on utility and report each policy's fraction of it",
+    )
     _production_args(be)
     be.set_defaults(func=cmd_bench)
 
@@ -215,6 +220,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             train_frac=args.train_frac,
             progress=progress.update,
             log=_err,
+            with_bound=args.bound,
         )
     _print_table(report, table_rows)
     for path in write_results(report, args.out):

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.research.bench import BenchReport, jain_index, measure, run_bench, write_results
+from node.research.bench import (
+    BenchReport,
+    jain_index,
+    measure,
+    run_bench,
+    table_rows,
+    write_results,
+)
 from node.research.replay import BlockProduction, ReplayResult
 from node.research.trace import Trace
 from node.research.workloads import generate, parse_workload
@@ -140,3 +147,19 @@ def test_results_files_follow_the_schema(tmp_path: Path, mixed_report: BenchRepo
 def test_label_priority_discounts_deadline_free_txs() -> None:
     p = label_priority(np.array([10.0, 10.0]), np.array([5.0, np.nan]), np.array([100, 100]))
     assert p[0] == 0.1 and p[1] == pytest.approx(0.01)
+
+
+def test_with_bound_reports_each_policy_as_a_fraction_of_it(tiny_trace: Trace) -> None:
+    report = run_bench(
+        tiny_trace,
+        ["fifo", "fee", "package"],
+        BlockProduction(block_txs=8),
+        workload="tiny",
+        with_bound=True,
+    )
+    assert report.bound_utility is not None and report.bound_utility > 0
+    assert all(m.utility <= report.bound_utility + 1e-6 for m in report.policies.values())
+    _, rows = table_rows(report)
+    fractions = next(row for row in rows if row[0].strip() == "of bound")
+    assert all(0.0 <= float(cell) <= 1.0 for cell in fractions[1:])
+    assert report.to_json()["bound_utility"] == report.bound_utility

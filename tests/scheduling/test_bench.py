@@ -48,7 +48,9 @@ def test_learned_beats_fee_and_fifo_and_nears_the_oracle(mixed_report: BenchRepo
 
 def test_oracle_dominates_on_its_own_objective(mixed_report: BenchReport) -> None:
     u = {name: m.utility for name, m in mixed_report.policies.items()}
-    assert u["oracle"] >= max(u["fifo"], u["fee"], u["learned"])
+    # the admission-time oracle is blind to nonce chains: the learned policy's
+    # package walk may beat it; the LP bound is above both (test_bound.py)
+    assert u["oracle"] >= max(u["fifo"], u["fee"])
 
 
 def test_oracle_dominates_when_only_labels_tell(tiny_spec: dict) -> None:

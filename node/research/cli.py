@@ -4,7 +4,7 @@
   trace (.csv or .jsonl, by extension);
 - ``sched train --workload TRACE --out MODEL [--seed S]`` trains the
   learned policy's model, prints held-out metrics and the model's SHA-256;
-- ``sched bench --workload TRACE --policies fifo,fee,learned,oracle --out DIR``
+- ``sched bench --workload TRACE --policies fifo,fee,fair-fee,package,learned,oracle --out DIR``
   replays the trace under each policy and prints and writes the results.
 
 ``--workload`` of train and bench also takes a workload TOML, generated
@@ -25,7 +25,7 @@ from node.research.trace import write_trace
 from node.research.workloads import generate, load_trace, load_workload
 from node.scheduling.model import MAX_MODEL_TREES, MAX_TREE_DEPTH
 
-DEFAULT_POLICIES = "fifo,fee,learned,oracle"
+DEFAULT_POLICIES = "fifo,fee,fair-fee,package,learned,oracle"
 
 
 def register(subparsers: Any) -> None:

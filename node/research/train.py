@@ -4,8 +4,8 @@ The training set is made by replaying the trace through the real mempool
 (``replay.py``) under each behaviour policy (``fee``, ``fifo`` and
 ``fair-fee``), recording every batch the pool scores: its features,
 computed by the same ``FeatureTracker`` the learned policy uses, and its
-target, the utility the tx is worth (``label_priority`` times its size:
-its value, deadline-free txs discounted) from the hidden labels. So the
+target, the utility the tx is worth (``oracle.label_worth``: its value,
+weighted by how little it can wait) from the hidden labels. So the
 model learns from exactly the inputs it will see when it serves; the
 learned policy divides the prediction by the size to rank by utility per
 byte.
@@ -39,7 +39,7 @@ from node.research.trace import Trace
 from node.scheduling.features import DEFAULT_HALF_LIFE_S, FEATURE_NAMES, FeatureTracker
 from node.scheduling.learned import MODEL_TARGET
 from node.scheduling.model import encode_model, export_hist_gradient_boosting
-from node.scheduling.oracle import NO_DEADLINE_WEIGHT
+from node.scheduling.oracle import label_worth
 from node.scheduling.policy import Policy, TxColumns, make_policy
 
 #: +1: the prediction is non-decreasing in the feature, -1: non-increasing.
@@ -51,8 +51,6 @@ MONOTONIC = {
     "sender_log_count": -1,
     "sender_rate_tps": -1,
 }
-#: Deadlines up to this count as urgent in the training target (``training_target``).
-URGENT_DEADLINE_S = 20.0
 #: Share of the highest-ranked held-out rows the capture metric looks at.
 TOP_SHARE = 0.25
 
@@ -98,7 +96,7 @@ class _Recorder(Policy):
         assert txs.labels is not None
         self.features.append(self.tracker.features(txs))
         size = np.maximum(np.asarray(txs.size, dtype=np.float64), 1.0)
-        self.targets.append(training_target(txs.labels["value"], txs.labels["deadline_s"]))
+        self.targets.append(label_worth(txs.labels["value"], txs.labels["deadline_s"]))
         self.sizes.append(size)
         self.fee_rates.append(np.asarray(txs.fee_rate, dtype=np.float64))
         return self.behaviour.score(txs)
@@ -122,19 +120,6 @@ class TrainingSet:
 
 
 _SET_FIELDS = ("features", "target", "size", "fee_rate", "held_out")
-
-
-def training_target(value: np.ndarray, deadline_s: np.ndarray) -> np.ndarray:
-    """What the model learns to predict: a tx's value, weighted by how little
-    it can wait. A deadline of ``URGENT_DEADLINE_S`` or less counts in full, a
-    longer one by ``URGENT_DEADLINE_S / deadline`` (it can be included later),
-    no deadline by ``NO_DEADLINE_WEIGHT``."""
-    value = np.asarray(value, dtype=np.float64)
-    deadline = np.asarray(deadline_s, dtype=np.float64)
-    has = ~np.isnan(deadline)
-    weight = np.full(len(value), NO_DEADLINE_WEIGHT)
-    weight[has] = np.minimum(1.0, URGENT_DEADLINE_S / np.maximum(deadline[has], 1e-9))
-    return value * weight
 
 
 def training_set(traces: Sequence[Trace], config: TrainConfig) -> TrainingSet:

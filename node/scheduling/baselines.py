@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -55,9 +57,54 @@ class PackagePolicy(Policy):
         return np.asarray(txs.fee_rate, dtype=np.float64)
 
     def order(
-        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
         return package_order(pending, np.asarray(pending.fee, dtype=np.float64), limits)
+
+
+class _Walked(Policy):
+    """A registered policy's scores with another block walk (``NAME+WALK``)."""
+
+    inner_factory: ClassVar[Callable[..., Policy]]
+    walk: ClassVar[str]
+
+    def __init__(self, *, wrap: Policy | None = None, **options: object) -> None:
+        """``inner_factory(**options)``'s scores, or those of ``wrap``, an
+        instance built elsewhere (a learned policy with an in-memory model)."""
+        self.inner = wrap if wrap is not None else type(self).inner_factory(**options)
+        self.model_hash = self.inner.model_hash
+
+    def score(self, txs: TxColumns) -> np.ndarray:
+        return self.inner.score(txs)
+
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
+    ) -> list[int] | None:
+        if self.walk == "greedy":
+            return None
+        worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
+        return package_order(pending, worth, limits)
+
+
+def with_walk(inner: Policy, walk: str) -> Policy:
+    """``inner`` (already built) with the block walk ``walk``."""
+    return walked_class(type(inner), walk)(wrap=inner)
+
+
+def walked_class(inner: Callable[..., Policy], walk: str) -> type[_Walked]:
+    """The policy class of ``NAME+WALK``: ``inner``'s scores, ``walk``'s blocks."""
+    name = getattr(inner, "name", "")
+    return type(  # a class per name, so that ``name`` stays a class attribute
+        f"Walked[{name}+{walk}]",
+        (_Walked,),
+        {
+            "name": f"{name}+{walk}",
+            "inner_factory": staticmethod(inner),
+            "walk": walk,
+            "uses_model": getattr(inner, "uses_model", False),
+            "bench_only": getattr(inner, "bench_only", False),
+        },
+    )
 
 
 def package_order(pending: TxColumns, worth: np.ndarray, limits: BlockLimits) -> list[int]:

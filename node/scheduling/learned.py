@@ -5,9 +5,9 @@ with its own history of every tx it has scored, in admission order) and
 calls the model ONCE for the whole batch; the mempool caches the scores.
 A block is built by the package walk (``baselines.package_order``) over the
 predicted worth, so a tx that unlocks a valuable successor is worth the
-pair, as Bitcoin Core's ancestor-package score. The model predicts the utility a tx
-is worth (its value, deadline-free txs discounted: ``oracle.label_priority``
-times its size) from observable features only; the score is that
+pair, as Bitcoin Core's ancestor-package score. The model predicts what
+a tx is worth (its value weighted by how little it can wait:
+``oracle.label_worth``) from observable features only; the score is that
 prediction per byte of block space.
 
 The model comes from a file (``model.py``: JSON, never code), identified
@@ -83,7 +83,7 @@ class LearnedPolicy(Policy):
         return worth / np.maximum(np.asarray(txs.size, dtype=np.float64), 1.0)
 
     def order(
-        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
         # successor-aware: a tx that unlocks a valuable successor is worth the pair
         worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)

@@ -360,7 +360,7 @@ class _Checker:
             raise self.fail("nodes", f"must be in [1, {MAX_NODES}], got {p.nodes}")
         if p.consensus not in CONSENSUS_CHOICES:
             raise self.fail("consensus", f"must be one of {', '.join(CONSENSUS_CHOICES)}")
-        testnet_policies = [n for n in policy_names() if n != "oracle"]
+        testnet_policies = [n for n in policy_names() if n not in ("oracle", "label-greedy")]
         if p.policy not in testnet_policies:
             raise self.fail(
                 "policy", f"must be one of {', '.join(testnet_policies)}, got {p.policy!r}"

@@ -80,8 +80,6 @@ class _Walked(Policy):
     def order(
         self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
-        if self.walk == "greedy":
-            return None
         worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
         return package_order(pending, worth, limits)
 
@@ -94,17 +92,17 @@ def with_walk(inner: Policy, walk: str) -> Policy:
 def walked_class(inner: Callable[..., Policy], walk: str) -> type[_Walked]:
     """The policy class of ``NAME+WALK``: ``inner``'s scores, ``walk``'s blocks."""
     name = getattr(inner, "name", "")
-    return type(  # a class per name, so that ``name`` stays a class attribute
-        f"Walked[{name}+{walk}]",
-        (_Walked,),
-        {
-            "name": f"{name}+{walk}",
-            "inner_factory": staticmethod(inner),
-            "walk": walk,
-            "uses_model": getattr(inner, "uses_model", False),
-            "bench_only": getattr(inner, "bench_only", False),
-        },
-    )
+    body: dict[str, object] = {
+        "name": f"{name}+{walk}",
+        "inner_factory": staticmethod(inner),
+        "walk": walk,
+        "uses_model": getattr(inner, "uses_model", False),
+        "bench_only": getattr(inner, "bench_only", False),
+    }
+    if walk == "greedy":  # no order(): the pool walks its cached scores
+        body["order"] = Policy.order
+    # a class per name, so that ``name`` stays a class attribute
+    return type(f"Walked[{name}+{walk}]", (_Walked,), body)
 
 
 def package_order(pending: TxColumns, worth: np.ndarray, limits: BlockLimits) -> list[int]:

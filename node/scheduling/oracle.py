@@ -83,8 +83,12 @@ class OraclePolicy(Policy):
     bench_only: ClassVar[bool] = True
 
     def __init__(self) -> None:
-        # (sender, nonce) -> (worth while on time, last on-time block time)
-        self._known: dict[tuple[bytes, int], tuple[float, float]] = {}
+        # (sender, nonce) -> row of the label arrays: worth while on time, and
+        # the last block time at which the tx is on time
+        self._row: dict[tuple[bytes, int], int] = {}
+        self._worth = np.zeros(1024)
+        self._last = np.zeros(1024)
+        self._used = 0
 
     def score(self, txs: TxColumns) -> np.ndarray:
         labels = _labels(txs, self.name, ("value", "deadline_s", "arrival_s"))
@@ -92,27 +96,24 @@ class OraclePolicy(Policy):
         last = labels["arrival_s"].astype(np.float64) + np.nan_to_num(
             labels["deadline_s"].astype(np.float64), nan=np.inf
         )
-        for key, w, t in zip(
-            zip(txs.sender, txs.nonce.tolist(), strict=True),
-            worth.tolist(),
-            last.tolist(),
-            strict=True,
-        ):
-            self._known[key] = (w, t)
+        start, end = self._used, self._used + len(worth)
+        if end > len(self._worth):  # grow by doubling: amortised O(1) per tx
+            grown = max(end, 2 * len(self._worth))
+            self._worth = np.resize(self._worth, grown)
+            self._last = np.resize(self._last, grown)
+        self._worth[start:end], self._last[start:end] = worth, last
+        self._used = end
+        for i, key in enumerate(zip(txs.sender, txs.nonce.tolist(), strict=True)):
+            self._row[key] = start + i
         return worth / np.maximum(np.asarray(txs.size, dtype=np.float64), 1.0)
 
     def order(
         self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
-        known = self._known
-        worth = np.array(
-            [
-                w if now_s <= last else 0.0
-                for w, last in (
-                    known.get(key, (0.0, -np.inf))
-                    for key in zip(pending.sender, pending.nonce.tolist(), strict=True)
-                )
-            ],
-            dtype=np.float64,
+        rows = np.fromiter(
+            map(self._row.__getitem__, zip(pending.sender, pending.nonce.tolist(), strict=True)),
+            dtype=np.intp,
+            count=len(pending),
         )
+        worth = np.where(now_s <= self._last[rows], self._worth[rows], 0.0)
         return package_order(pending, worth, limits)

@@ -45,6 +45,11 @@ def test_the_shipped_profiles_cover_the_engines_and_chaos() -> None:
     for name in ("chaos", "chaos-short"):
         actions = {p.action for p in profiles[name].perturbations}
         assert actions == {"kill", "restart", "pause", "resume", "partition", "heal"}
+    mixed = profiles["mixed-policies"]
+    assert (mixed.nodes, mixed.consensus) == (4, "bft")
+    policies = [mixed.policy_of(i) for i in range(mixed.nodes)]
+    assert sorted(policies) == ["fair-fee", "fee", "fifo", "learned"]
+    assert mixed.load.workload is not None and mixed.load.workload.is_file()
 
 
 def test_flags_override_the_file() -> None:

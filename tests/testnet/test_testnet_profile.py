@@ -14,8 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.errors import ConfigError
-from node.scheduling import plugins
-from node.scheduling import policy as policy_registry
 from node.scheduling.policy import load_policy, policy_names
 from node.testnet.profile import (
     TestnetProfile,
@@ -171,15 +169,6 @@ EXAMPLE_PLUGIN = PROFILES.parent / "policies" / "fee_band_fifo.py"
 MODEL = PROFILES.parents[1] / "node" / "scheduling" / "models" / "default.json"
 MODEL_HASH = hashlib.sha256(MODEL.read_bytes()).hexdigest()
 BROKEN_PLUGIN = "def nope(:\n"
-
-
-@pytest.fixture
-def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plugins loaded by a test stay in it: the registry and the loaded-file
-    record are restored afterwards."""
-    policy_names()
-    monkeypatch.setattr(policy_registry, "_REGISTRY", dict(policy_registry._REGISTRY))
-    monkeypatch.setattr(plugins, "_LOADED", {})
 
 
 def _bench_only_policy() -> str:

@@ -21,7 +21,7 @@ never touches more than the one file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,20 @@ def load_config(path: str | Path, *, home: str | Path | None = None) -> NodeConf
     return NodeConfig.from_mapping(values, home=base.resolve(), source=str(path))
 
 
+def resolve_policy_modules(specs: Iterable[str], base: Path) -> tuple[str, ...]:
+    """Policy plugin specs as a node config holds them: file paths made
+    absolute against ``base`` (``~`` expanded), module names kept; each once,
+    in first-seen order. A spec is a file when ``is_policy_file`` says so."""
+    resolved: list[str] = []
+    for spec in specs:
+        spec = spec.strip()
+        if is_policy_file(spec):
+            path = Path(spec).expanduser()
+            spec = str((path if path.is_absolute() else base / path).resolve())
+        resolved.append(spec)
+    return tuple(dict.fromkeys(resolved))
+
+
 def config_to_toml(config: NodeConfig) -> str:
     """The TOML text of ``config`` with paths relative to its home when possible
     (what ``ordinet init`` writes; ``load_config`` reads it back equal)."""
@@ -311,12 +325,7 @@ class _Reader:
             )
         source = Path(self.source)
         folder = source.resolve().parent if source.is_file() else self.home
-        return tuple(
-            str(self.path(s.strip(), "scheduling.policy_module", base=folder).resolve())
-            if is_policy_file(s)
-            else s.strip()
-            for s in specs
-        )
+        return resolve_policy_modules(specs, folder)
 
     def consensus(self, table: Mapping[str, Any]) -> ConsensusConfig:
         cfg: ConsensusConfig = self.section(ConsensusConfig, table, "consensus")

@@ -2,7 +2,8 @@
 
 - ``init --home DIR``: write a node home (genesis, node key, config), or
   with ``--nodes N`` a set of homes for a local network;
-- ``run --home DIR``: run the node of that home until SIGINT/SIGTERM;
+- ``run --home DIR [--policy-module PATH_OR_MODULE ...]``: run the node of
+  that home until SIGINT/SIGTERM (the flag adds policy plugins to the config's);
 - ``keys new --out FILE``: a new key (a wallet file, mode 0600);
 - ``tx send --rpc URL --key FILE --to ADDR --amount N --fee N``: sign a
   transfer and submit it through a node's API.
@@ -12,13 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from node.argtypes import int_in, non_negative, port, positive_int, uint64, whole
-from node.config import CONFIG_FILE_NAME, LOG_LEVELS, load_config
+from node.config import (
+    CONFIG_FILE_NAME,
+    LOG_LEVELS,
+    NodeConfig,
+    load_config,
+    resolve_policy_modules,
+)
 from node.errors import ConfigError
 from node.wallet import Wallet
 
@@ -120,12 +128,19 @@ def _register_run(subparsers: Any) -> None:
         "--config", type=Path, default=None, help=f"config file (default HOME/{CONFIG_FILE_NAME})"
     )
     p.add_argument("--log-level", default=None, help="override log.level")
+    p.add_argument(
+        "--policy-module",
+        action="append",
+        default=[],
+        metavar="PATH_OR_MODULE",
+        help="load a scheduling policy plugin: a .py file (relative to the working "
+        "directory) or an importable module; repeatable, added to the config's "
+        "[scheduling] policy_module. Select its policy with [scheduling] policy",
+    )
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from node.runtime import run_node
     from node.runtime.home import prepare_data_dir
     from node.runtime.logs import configure_logging
@@ -141,6 +156,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if level not in LOG_LEVELS:
             raise ConfigError(f"--log-level must be one of {list(LOG_LEVELS)}")
         config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=level))
+    if args.policy_module:
+        config = _with_policy_modules(config, args.policy_module)
     prepare_data_dir(config)
     try:
         configure_logging(config.log)
@@ -149,6 +166,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{config.source}: field 'log.file': cannot write {config.log.file}: {exc.strerror}"
         ) from None
     return asyncio.run(run_node(config))
+
+
+def _with_policy_modules(config: NodeConfig, specs: list[str]) -> NodeConfig:
+    """``config`` with the ``--policy-module`` plugins added, loaded here first
+    so that a broken one is named as the flag's (the node loads the config's)."""
+    from node.scheduling.plugins import load_policy_modules
+
+    flagged = resolve_policy_modules(specs, Path.cwd())
+    try:
+        load_policy_modules(flagged)
+    except ConfigError as exc:
+        raise ConfigError(f"--policy-module: {exc.message}", code=exc.code) from None
+    modules = tuple(dict.fromkeys((*config.scheduling.policy_module, *flagged)))
+    scheduling = dataclasses.replace(config.scheduling, policy_module=modules)
+    return dataclasses.replace(config, scheduling=scheduling)
 
 
 # -- keys -------------------------------------------------------------------------

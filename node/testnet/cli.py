@@ -1,7 +1,8 @@
 """``ordinet testnet ...`` and ``ordinet load``: local testnets from the command line.
 
 - ``testnet up``: write a fresh testnet under ``--home`` (default ./testnet)
-  from a profile and/or flags, start one process per node, wait until they
+  from a profile and/or flags (``--policy-module`` adds plugins every node
+  loads), start one process per node, wait until they
   are connected and committing, print their URLs; then, in the foreground,
   run the load and the perturbation schedule with a live table, and end
   with a summary (exit 1 if the nodes disagree or an accepted tx was lost).
@@ -28,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from node.argtypes import non_negative, positive_int, whole
+from node.config import resolve_policy_modules
 from node.errors import ConfigError
-from node.testnet.profile import CONSENSUS_CHOICES, TestnetProfile, format_groups, load_profile
+from node.testnet.profile import (
+    CONSENSUS_CHOICES,
+    TestnetProfile,
+    describe_policies,
+    format_groups,
+    load_profile,
+)
 
 DEFAULT_HOME = Path("testnet")
 READY_DEADLINE_S = 180.0
@@ -74,7 +82,17 @@ def _register_testnet(subparsers: Any) -> None:
     up.add_argument("--nodes", type=whole, help="how many nodes (4)")
     up.add_argument("--consensus", choices=CONSENSUS_CHOICES, help="engine (bft)")
     up.add_argument(
-        "--policy", help="scheduling policy: fifo, fee, fair-fee, package or learned (fee)"
+        "--policy",
+        help="scheduling policy of the nodes without a [[node]] table in the profile: fifo, "
+        "fee, fair-fee, package, learned or a plugin's (fee)",
+    )
+    up.add_argument(
+        "--policy-module",
+        action="append",
+        default=[],
+        metavar="PATH_OR_MODULE",
+        help="a scheduling policy plugin every node loads: a .py file (relative to the "
+        "working directory) or an importable module; repeatable, added to the profile's",
     )
     up.add_argument("--load", type=non_negative, metavar="TPS", help="tx/s to send (0: none)")
     up.add_argument("--duration", type=non_negative, metavar="S", help="seconds to run (0: Ctrl-C)")
@@ -84,7 +102,9 @@ def _register_testnet(subparsers: Any) -> None:
     _home(up)
     up.set_defaults(func=cmd_up)
 
-    status = sub.add_parser("status", help="each node's state, height, head, peers, mempool")
+    status = sub.add_parser(
+        "status", help="each node's state, height, head, peers, mempool, policy"
+    )
     _home(status)
     status.set_defaults(func=cmd_status)
 
@@ -137,12 +157,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         base_port=args.base_port,
         accounts=args.accounts,
+        policy_module=resolve_policy_modules(args.policy_module, Path.cwd()),
     ).check()
     console = make_console()
     home = args.home.resolve()
     console.print(
         f"testnet '{profile.name}': {profile.nodes} {profile.consensus} nodes, "
-        f"policy {profile.policy}, home {home}"
+        f"{profile.policy_text()}, home {home}"
     )
     net = Testnet.create(profile, home, supervised=not args.detach)
     with _terminate_interrupts():
@@ -263,9 +284,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     net = Testnet.open(args.home)
     console = make_console()
     m = net.manifest
-    console.print(
-        f"testnet '{m.profile}' in {m.home}: chain {m.chain_id}, {m.consensus}, policy {m.policy}"
-    )
+    policy = describe_policies([n.policy for n in m.nodes])
+    console.print(f"testnet '{m.profile}' in {m.home}: chain {m.chain_id}, {m.consensus}, {policy}")
     statuses = [net.status(i) for i in range(len(net.nodes))]
     console.print(node_table(net.nodes, statuses, pids=True))
     if net.partition_text():

@@ -14,6 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from node.testnet.manifest import RUNNING, NodeEntry
+from node.testnet.profile import describe_policies
+from node.testnet.proposers import ProposerStats, policy_label
 
 if TYPE_CHECKING:
     from node.testnet.load import LoadReport
@@ -32,7 +34,7 @@ def node_table(
     nodes: list[NodeEntry], statuses: list[dict[str, Any] | None], *, pids: bool = False
 ) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("node", "state", "height", "head", "peers", "mempool", "rpc"):
+    for name in ("node", "state", "height", "head", "peers", "mempool", "policy", "rpc"):
         table.add_column(
             name, justify="right" if name in ("height", "peers", "mempool") else "left"
         )
@@ -46,7 +48,7 @@ def node_table(
             state = "no answer"
         style = "" if state == RUNNING else "yellow"
         if status is None:
-            cells = [node.name, state, "-", "-", "-", "-", node.rpc_url]
+            cells = [node.name, state, "-", "-", "-", "-", "-", node.rpc_url]
         else:
             height = int(status["height"])
             behind = f" (-{top - height})" if height < top else ""
@@ -57,6 +59,7 @@ def node_table(
                 str(status["head_hash"])[:12],
                 str(status["peers"]),
                 str(status["mempool_size"]),
+                policy_label(status.get("policy"), status.get("model_hash")),
                 node.rpc_url,
             ]
         if pids:
@@ -69,7 +72,7 @@ def live_view(sup: Supervisor) -> RenderableType:
     p = sup.profile
     length = f"{p.duration_s:.0f} s" if p.duration_s else "until Ctrl-C"
     head = Text(
-        f"{p.name}: {p.consensus}, {len(sup.net.nodes)} nodes, policy {p.policy}  "
+        f"{p.name}: {p.consensus}, {len(sup.net.nodes)} nodes, {p.policy_text()}  "
         f"{sup.elapsed_s():5.1f} s of {length}",
         style="bold",
     )
@@ -137,11 +140,35 @@ def load_lines(r: LoadReport) -> list[tuple[str, str]]:
     ]
 
 
+def proposer_table(rows: list[ProposerStats]) -> Table:
+    """Per proposer: the policy its blocks record, blocks, txs, fee income, the
+    mean fee rate of its txs and, with a labelled workload, their utility."""
+    utility = any(r.utility is not None for r in rows)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    names = ["node", "policy", "blocks", "txs", "fees", "mean fee rate"]
+    for name in names + (["utility", "utility/block"] if utility else []):
+        table.add_column(name, justify="left" if name in ("node", "policy") else "right")
+    for r in rows:
+        rate = "-" if r.fee_rate_mean is None else f"{r.fee_rate_mean:.3f}/B"
+        cells = [r.node, ", ".join(r.policies) or "-", str(r.blocks), str(r.txs)]
+        cells += [f"{r.fees:,}", rate]
+        if utility:
+            per_block = (r.utility or 0.0) / r.blocks if r.blocks else None
+            cells += [_number(r.utility), _number(per_block)]
+        table.add_row(*cells)
+    return table
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
 def summary_view(s: Summary) -> RenderableType:
     rows: list[tuple[str, str]] = [
         (
             "run",
-            f"{s.profile}: {s.consensus}, {s.nodes} nodes, policy {s.policy}, {s.run_s:.1f} s",
+            f"{s.profile}: {s.consensus}, {s.nodes} nodes, "
+            f"{describe_policies(s.node_policies or [s.policy])}, {s.run_s:.1f} s",
         ),
         (
             "blocks",
@@ -171,6 +198,11 @@ def summary_view(s: Summary) -> RenderableType:
                 e.error or f"highest block then: {e.head}",
             )
         parts += [Text("Perturbations", style="bold underline"), events]
+    if s.proposers:
+        parts += [
+            Text(f"Proposers (blocks {s.first_block}..{s.last_block})", style="bold underline"),
+            proposer_table(s.proposers),
+        ]
     verdict = "OK" if s.ok else "FAILED (see chain and lost above)"
     parts.append(Text(f"result: {verdict}", style="bold green" if s.ok else "bold red"))
     return Group(*parts)

@@ -49,6 +49,7 @@ import numpy as np
 from node.client import ApiError, AsyncClient
 from node.errors import OrdinetError
 from node.research.trace import MIN_BENCH_TX_SIZE, Trace, address_of
+from node.testnet.proposers import TxFacts
 from node.types import MAX_TX_DATA, Transaction
 from node.wallet import Wallet
 
@@ -75,6 +76,7 @@ class _Tx:
     retry_at_s: float = 0.0
     accepted: bool = False
     committed_s: float | None = None
+    row: int | None = None  # the workload row it replays
 
 
 @dataclass(eq=False)
@@ -427,7 +429,9 @@ class LoadGenerator:
         self._row += 1
         pad = int(np.clip(self._trace.size[row] - MIN_BENCH_TX_SIZE, 0, MAX_TX_DATA))
         to = address_of(self._trace.recipient[row])
-        return self._new_tx(sender, to, 1, int(self._trace.fee[row]), bytes(pad))
+        item = self._new_tx(sender, to, 1, int(self._trace.fee[row]), bytes(pad))
+        item.row = row
+        return item
 
     # -- sending ------------------------------------------------------------------
 
@@ -552,6 +556,27 @@ class LoadGenerator:
             self._outbox.append(item)
 
     # -- reporting --------------------------------------------------------------------
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the load replays a workload (its rows carry values and deadlines)."""
+        return self._trace is not None
+
+    def committed_facts(self) -> dict[str, TxFacts]:
+        """Fee, size and earned value of each of our committed txs, by id: a
+        workload row's ``value`` counts if the tx was committed within the
+        row's ``deadline_s`` of its first send (no deadline: any time)."""
+        facts: dict[str, TxFacts] = {}
+        for tx_id, item in self._committed.items():
+            utility = None
+            if self._trace is not None and item.row is not None:
+                deadline = float(self._trace.deadline_s[item.row])
+                sent, seen = item.first_sent_s, item.committed_s
+                late = sent is None or seen is None or seen - sent > deadline
+                on_time = math.isnan(deadline) or not late
+                utility = float(self._trace.value[item.row]) if on_time else 0.0
+            facts[tx_id] = TxFacts(fee=item.tx.fee, size=item.tx.size, utility=utility)
+        return facts
 
     def snapshot(self) -> LoadSnapshot:
         now = asyncio.get_running_loop().time()

@@ -2,7 +2,7 @@
 
 The manifest is the one record every ``ordinet testnet`` command reads and
 updates: the chain, each node's index, home, data dir, log, RPC URL, node
-id, pid and state, and the partition in force. Writes are atomic (a temp
+id, scheduling policy, pid and state, and the partition in force. Writes are atomic (a temp
 file, then rename) and every read-modify-write holds ``manifest_lock``, so
 two commands run at once (say a scheduled kill in ``up`` and a ``pause``
 typed in another terminal) never lose each other's update.
@@ -40,6 +40,7 @@ class NodeEntry:
     p2p_port: int
     node_id: str  # hex public key
     validator: bool
+    policy: str = ""  # the scheduling policy its config names
     pid: int | None = None
     state: str = STOPPED
 
@@ -68,6 +69,7 @@ class NodeEntry:
             "p2p_port": self.p2p_port,
             "node_id": self.node_id,
             "validator": self.validator,
+            "policy": self.policy,
             "home": str(self.home),
             "data_dir": str(self.data_dir),
             "log": str(self.log_path),
@@ -81,7 +83,7 @@ class Manifest:
     home: Path
     chain_id: str
     consensus: str
-    policy: str
+    policy: str  # the profile's default; a node's own is in its entry
     profile: str
     nodes: list[NodeEntry]
     partition: list[list[int]] | None = None
@@ -143,6 +145,8 @@ def load_manifest(home: str | Path) -> Manifest:
                 p2p_port=int(n["p2p_port"]),
                 node_id=str(n["node_id"]),
                 validator=bool(n["validator"]),
+                # a manifest written before per-node policies: the net's
+                policy=str(n.get("policy", doc["policy"])),
                 pid=None if n["pid"] is None else int(n["pid"]),
                 state=str(n["state"]),
             )

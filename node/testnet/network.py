@@ -2,13 +2,13 @@
 
 ``Testnet.create`` writes a fresh net under HOME from a profile (genesis,
 node keys, configs with fixed loopback ports and every node a static peer
-of every other, the admin API on, funded accounts in HOME/accounts) and
-its manifest. The other methods are the verbs of ``ordinet testnet``:
-start, kill, restart, pause, resume, partition, heal, stop. Each one
-re-reads the manifest under its lock, looks at the real processes first
-(a node that died on its own is ``killed``, one stopped from outside is
-``paused``), acts, and saves, so it works the same from the foreground
-supervisor and from another terminal.
+of every other, the admin API on, each node's scheduling policy and
+plugins, funded accounts in HOME/accounts) and its manifest. The other
+methods are the verbs of ``ordinet testnet``: start, kill, restart, pause,
+resume, partition, heal, stop. Each one re-reads the manifest under its
+lock, looks at the real processes first (a node that died on its own is
+``killed``, one stopped from outside is ``paused``), acts, and saves, so it
+works the same from the foreground supervisor and from another terminal.
 
 Partitions go through the nodes' admin API: every node of one group
 blocks the node ids of all the others, which cuts the links both ways.
@@ -18,6 +18,7 @@ list again (``reapply_partition``).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from node.client import Client
+from node.config import CONFIG_FILE_NAME, NodeConfig, config_to_toml
 from node.errors import ConfigError, OrdinetError
 from node.runtime.home import ACCOUNTS_DIR_NAME, init_homes
 from node.testnet import procs
@@ -44,6 +46,7 @@ from node.testnet.manifest import (
     manifest_lock,
 )
 from node.testnet.profile import TestnetProfile, format_groups, parse_groups
+from node.tomlfile import read_toml
 
 ADMIN_TIMEOUT_S = 5.0
 STATUS_TIMEOUT_S = 2.0
@@ -105,6 +108,9 @@ class Testnet:
             overwrite=True,
             node_dirs=True,
         )
+        for h in homes.nodes:
+            if profile.node_policy(h.index) is not None:
+                _write_node_scheduling(h.path, profile, h.index)
         entries = [
             NodeEntry(
                 index=h.index,
@@ -113,6 +119,7 @@ class Testnet:
                 p2p_port=h.p2p_port,
                 node_id=h.key.address_hex,
                 validator=h.validator,
+                policy=profile.policy_of(h.index),
             )
             for h in homes.nodes
         ]
@@ -436,6 +443,21 @@ def _observe(node: NodeEntry) -> None:
         node.state = PAUSED
     else:
         node.state = RUNNING
+
+
+def _write_node_scheduling(path: Path, profile: TestnetProfile, index: int) -> None:
+    """Give the node of ``path`` its own ``[[node]]`` scheduling table:
+    ``init_homes`` wrote every node the profile's, and the file is
+    rewritten the way it was written (checked by the config reader)."""
+    file = path / CONFIG_FILE_NAME
+    text = file.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    header = "".join(itertools.takewhile(lambda line: line.startswith("#"), lines))
+    values = dict(read_toml(file, "config file"))
+    values["scheduling"] = profile.config_overrides(index)["scheduling"]
+    config = NodeConfig.from_mapping(values, home=path, source=str(file))
+    note = f"# [scheduling]: the [[node]] table of node {index} in {profile.source}.\n"
+    file.write_text(header + note + "\n" + config_to_toml(config), encoding="utf-8")
 
 
 def _clear_home(home: Path, nodes: int) -> None:

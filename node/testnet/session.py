@@ -17,6 +17,9 @@ At the end the load drains, and the summary checks agreement: every
 running node must hold the same block at their common height. Block
 hashes chain each header to its parent and commit the state root, so one
 equal hash means equal blocks below and equal balances at that height.
+It ends with the run's blocks per proposer, each with the policy its
+blocks record (node.testnet.proposers): how validators with different
+policies fared.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from node.testnet.profile import (
     TestnetProfile,
     format_groups,
 )
+from node.testnet.proposers import ProposerStats, proposer_stats
 from node.wallet import Wallet
 
 SAMPLE_S = 0.25
@@ -94,6 +98,11 @@ class Summary:
     agree_detail: str
     load: LoadReport | None
     events: list[EventRecord] = field(default_factory=list)
+    node_policies: list[str] = field(default_factory=list)  # each node's, by index
+    # blocks first_block..last_block (of one running node) per proposer; None: not read
+    proposers: list[ProposerStats] | None = None
+    first_block: int = 0
+    last_block: int = 0
 
     @property
     def blocks(self) -> int:
@@ -120,6 +129,14 @@ class Summary:
             "ok": self.ok,
             "load": None if self.load is None else self.load.to_json(),
             "events": [e.to_json() for e in self.events],
+            "node_policies": self.node_policies,
+            "proposers": None
+            if self.proposers is None
+            else {
+                "first_block": self.first_block,
+                "last_block": self.last_block,
+                "nodes": [p.to_json() for p in self.proposers],
+            },
         }
 
 
@@ -185,12 +202,12 @@ class Supervisor:
                 with contextlib.suppress(asyncio.CancelledError):
                     await schedule
             run_s = self.elapsed_s()
-            agree, detail = await self._agreement()
+            agree, detail, common = await self._agreement()
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
             end_height = max((h for h in self.heights() if h is not None), default=0)
-            return Summary(
+            summary = Summary(
                 profile=self.profile.name,
                 consensus=self.profile.consensus,
                 policy=self.profile.policy,
@@ -202,7 +219,11 @@ class Supervisor:
                 agree_detail=detail,
                 load=load_report,
                 events=self.events,
+                node_policies=[self.profile.policy_of(n.index) for n in self.net.nodes],
             )
+            if common is not None:
+                await self._proposers(summary, *common)
+            return summary
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -341,18 +362,21 @@ class Supervisor:
 
     # -- the end -----------------------------------------------------------------------
 
-    async def _agreement(self) -> tuple[bool, str]:
+    async def _agreement(self) -> tuple[bool, str, tuple[int, int] | None]:
         """Whether the running nodes hold the same block at their common height
-        (PoW: a few blocks below it, where forks have settled)."""
+        (PoW: a few blocks below it, where forks have settled); and that height
+        with a node that holds it (None: no node answered)."""
         depth = 3 if self.profile.consensus == "pow" else 0
         deadline = time.monotonic() + AGREE_DEADLINE_S
         detail = "no running node answers"
+        common: tuple[int, int] | None = None
         while True:
             await self._sample()
             live = [v for v in self.views if v.status is not None]
             paused = [f"node{v.index}" for v in self.views if v.state == PAUSED]
             if live:
                 height = max(0, min(int(v.status["height"]) for v in live if v.status) - depth)
+                common = (height, live[0].index)
                 hashes = await asyncio.gather(
                     *(self._hash_at(v.index, height) for v in live), return_exceptions=True
                 )
@@ -363,7 +387,7 @@ class Supervisor:
                     detail = f"{', '.join(names)} hold block {height} {head[:12]}"
                     if paused:
                         detail += f" ({', '.join(paused)} paused: not compared)"
-                    return True, detail
+                    return True, detail, common
                 detail = "at height {}: {}".format(
                     height,
                     ", ".join(
@@ -372,8 +396,29 @@ class Supervisor:
                     ),
                 )
             if time.monotonic() >= deadline:
-                return False, detail
+                return False, detail, common
             await asyncio.sleep(SAMPLE_S)
+
+    async def _proposers(self, summary: Summary, height: int, index: int) -> None:
+        """Fill in the run's blocks per proposer, read from node ``index`` up to
+        ``height`` (left out if the node stops answering)."""
+        first = summary.start_height + 1
+        gate = asyncio.Semaphore(8)
+
+        async def block(h: int) -> dict[str, Any]:
+            async with gate:
+                return await self._clients[index].block(h)
+
+        try:
+            blocks = await asyncio.gather(*(block(h) for h in range(first, height + 1)))
+        except _NETWORK_ERRORS as exc:
+            self.note(f"the blocks per proposer are left out: node{index}: {exc}")
+            return
+        facts = {} if self.load is None else self.load.committed_facts()
+        labelled = self.load is not None and self.load.labelled
+        node_ids = [n.node_id for n in self.net.nodes]
+        summary.proposers = proposer_stats(blocks, node_ids, facts, labelled=labelled)
+        summary.first_block, summary.last_block = first, height
 
     async def _hash_at(self, index: int, height: int) -> str:
         if height == 0:

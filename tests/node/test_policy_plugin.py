@@ -1,16 +1,21 @@
-"""`ordinet run` with `[scheduling] policy_module`: a real node builds blocks with a plugin."""
+"""`ordinet run` with `[scheduling] policy_module` or `--policy-module`: a real
+node builds blocks with a plugin, and a bad plugin stops it in one line."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from nodekit import REPO, wait_until
 from test_node_cli import _process_of, ordinet, send_tx
 
+from node.client import Client
 from node.config import NodeConfig, config_to_toml, load_config
-from node.errors import ConfigError
+from node.errors import ConfigError, OrdinetError
 from node.wallet import Wallet
 
 EXAMPLE = REPO / "configs" / "policies" / "fee_band_fifo.py"
@@ -106,3 +111,91 @@ def test_config_refuses_a_policy_module_that_is_not_names(tmp_path: Path, value:
     with pytest.raises(ConfigError) as caught:
         NodeConfig.from_mapping({"scheduling": {"policy_module": value}}, home=tmp_path)
     assert "'scheduling.policy_module'" in caught.value.message
+
+
+def _run_from(cwd: Path, home: Path, *flags: str, log: Path | None = None) -> subprocess.Popen[str]:
+    """`ordinet run --home HOME FLAGS` started in ``cwd``; its output piped,
+    or appended to ``log`` (a node that keeps running logs more than a pipe holds)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    argv = [sys.executable, "-m", "node", "run", "--home", str(home), *flags]
+    options = {"cwd": str(cwd), "env": env, "stdin": subprocess.DEVNULL, "text": True}
+    if log is None:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+    with log.open("a") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **options)
+
+
+def test_run_policy_module_flag_loads_a_plugin_relative_to_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    done = ordinet("init", "--home", str(home), "--consensus", "poa", "--policy", "fee-band-fifo")
+    assert done.returncode == 0, done.stderr
+    work = tmp_path / "work"
+    (work / "mine").mkdir(parents=True)
+    shutil.copy(EXAMPLE, work / "mine" / EXAMPLE.name)
+    # without the plugin the configured policy is unknown
+    refused = _run_from(work, home)
+    _, err = refused.communicate(timeout=120)
+    assert refused.returncode == 2 and "unknown scheduling policy 'fee-band-fifo'" in err
+    log = tmp_path / "node.log"
+    node = _run_from(work, home, "--policy-module", f"mine/{EXAMPLE.name}", log=log)
+    client = Client(f"http://127.0.0.1:{load_config(home / 'config.toml').rpc.port}")
+    try:
+        status = wait_until(
+            lambda: _status_or_none(client, node, log),
+            "the node to answer with the plugin's policy",
+        )
+        assert (status["policy"], status["model_hash"]) == ("fee-band-fifo", None)
+    finally:
+        node.terminate()
+        node.wait(timeout=60)
+        client.close()
+    assert node.returncode == 0, log.read_text()
+
+
+def _status_or_none(client: Client, node: subprocess.Popen[str], log: Path) -> dict | None:
+    assert node.poll() is None, f"the node exited:\n{log.read_text()}"
+    try:
+        return client.status()
+    except (OrdinetError, OSError):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        ("def nope(:\n", "syntax error at line 1"),
+        ("raise RuntimeError('no')\n", "import failed: RuntimeError: no"),
+        ("x = 1\n", "registers no scheduling policy"),
+    ],
+)
+def test_run_policy_module_flag_refuses_a_bad_plugin_in_one_line(
+    tmp_path: Path, plugin: str, message: str
+) -> None:
+    home = tmp_path / "home"
+    assert ordinet("init", "--home", str(home), "--consensus", "poa").returncode == 0
+    (tmp_path / "bad.py").write_text(plugin)
+    done = _run_from(tmp_path, home, "--policy-module", "bad.py")
+    _, err = done.communicate(timeout=120)
+    assert done.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ordinet: error: --policy-module: policy module ")
+    assert str((tmp_path / "bad.py").resolve()) in lines[0] and message in lines[0]
+    assert not (home / "data").exists() or not any((home / "data").iterdir())
+
+
+def test_run_policy_module_flag_refuses_a_missing_module(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert ordinet("init", "--home", str(home), "--consensus", "poa").returncode == 0
+    for spec, message in (
+        ("gone.py", "no such file"),
+        ("no_such_policy_package.policies", "no such file or importable module"),
+        ("", "must be a file path or module name"),
+    ):
+        done = _run_from(tmp_path, home, "--policy-module", spec)
+        _, err = done.communicate(timeout=120)
+        assert done.returncode == 2 and message in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from node.scheduling import plugins
+from node.scheduling import policy as policy_registry
 from node.testnet import procs
 from node.testnet.manifest import has_manifest, load_manifest
 
@@ -24,3 +26,13 @@ def net_home(tmp_path: Path) -> Iterator[Path]:
     if has_manifest(home):
         for node in load_manifest(home).nodes:
             procs.kill(node.pid, node.home)
+
+
+@pytest.fixture
+def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Policy plugins a test loads stay in it: the policy registry and the record
+    of loaded plugin files are restored afterwards (two copies of one plugin in
+    one process would clash)."""
+    policy_registry.policy_names()
+    monkeypatch.setattr(policy_registry, "_REGISTRY", dict(policy_registry._REGISTRY))
+    monkeypatch.setattr(plugins, "_LOADED", {})

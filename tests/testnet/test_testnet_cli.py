@@ -35,7 +35,15 @@ def _fails(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> str:
         (["testnet", "up", "--nodes", "-2"], "--nodes: must be >= 0"),
         (["testnet", "up", "--nodes", "0"], "field 'nodes' must be in [1, 64]"),
         (["testnet", "up", "--consensus", "raft"], "invalid choice: 'raft'"),
-        (["testnet", "up", "--policy", "psychic"], "field 'policy' must be one of"),
+        (["testnet", "up", "--policy", "psychic"], "field 'policy' is refused: unknown sched"),
+        (
+            ["testnet", "up", "--policy-module", "nowhere/plugin.py"],
+            "field 'policy_module' cannot be loaded: policy module",
+        ),
+        (
+            ["testnet", "up", "--policy-module", "no_such_policy_module_anywhere"],
+            "no such file or importable module",
+        ),
         (["testnet", "up", "--load", "-5"], "--load: must be a finite number >= 0, got -5"),
         (["testnet", "up", "--duration", "soon"], "--duration: must be a number, got 'soon'"),
         (["testnet", "up", "--base-port", "80"], "field 'base_port' must be in [1024,"),

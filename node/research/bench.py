@@ -25,7 +25,7 @@ each policy's utility by.
 its cold start, the second half with an empty history, ``--cold-start``)
 and reduces each metric to a mean with a 95% Student-t interval, plus the
 paired ratio of the learned policy to each other (``stats.py``);
-``run_matrix`` trains a model on each workload and benches it on each.
+``matrix.py`` trains a model on each workload and benches it on each.
 Results go to ``results.json`` (schema 2, docs/SCHEDULING.md),
 ``results.csv`` and the plots of ``plots.py``. Only the CPU figures vary
 between runs of the same seeds.
@@ -53,15 +53,13 @@ from node.research.trace import Trace, read_trace
 from node.research.train import TrainConfig, train
 from node.research.workloads import WorkloadSpec, generate, load_workload
 from node.scheduling.learned import LearnedPolicy
-from node.scheduling.model import SchedulingModel, parse_model
+from node.scheduling.model import parse_model
 from node.scheduling.policy import ZERO_HASH, Policy, make_policy, policy_names
 
 #: The name of the LP upper bound among ``--policies`` (not a replay).
 BOUND = "bound"
 #: The policy whose paired ratio to every other one is reported.
 LEARNED = "learned"
-#: The baselines a generalisation-matrix cell divides the learned policy by (the best one).
-MATRIX_BASELINES = ("fee", "fair-fee", "package")
 #: Classes counted by ``spam_admitted``: the spam and nonce-gap floods.
 SPAM_CLASSES = ("spam", "gap")
 METRIC_NAMES = (
@@ -383,7 +381,7 @@ def _estimate(values: Iterable[float | None]) -> Estimate | None:
     return mean_ci(defined) if defined else None
 
 
-def _est_json(e: Estimate | None) -> dict[str, float | int] | None:
+def est_json(e: Estimate | None) -> dict[str, float | int] | None:
     return None if e is None else e.to_json()
 
 
@@ -515,15 +513,15 @@ class BenchSeries:
                 for run in self.runs
             ],
             "summary": {
-                name: {m: _est_json(e) for m, e in row.items()}
+                name: {m: est_json(e) for m, e in row.items()}
                 for name, row in self.summary().items()
             },
             "ratios": {
-                num: {other: _est_json(e) for other, e in row.items()}
+                num: {other: est_json(e) for other, e in row.items()}
                 for num, row in self.ratios().items()
             },
             "per_class": {
-                name: {c: {m: _est_json(e) for m, e in row.items()} for c, row in classes.items()}
+                name: {c: {m: est_json(e) for m, e in row.items()} for c, row in classes.items()}
                 for name, classes in self.per_class().items()
             },
             "bound": bounds,
@@ -607,13 +605,13 @@ def versions() -> dict[str, str]:
     }
 
 
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the checkout this code runs from; None if it is none."""
-    here = Path(__file__).resolve().parent
+def git_commit(where: Path | None = None) -> str | None:
+    """``git rev-parse HEAD`` of the checkout this code runs from (or of
+    ``where``); None outside a git checkout or without git."""
     try:
         done = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=here,
+            cwd=where or Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
             timeout=10,
@@ -743,187 +741,3 @@ def table_rows(series: BenchSeries) -> tuple[list[str], list[list[str]]]:
     if ratios:
         rows.append([f"{LEARNED} / policy", *(fmt_interval(ratios.get(n)) for n in names)])
     return ["metric", *names], rows
-
-
-# -- the generalisation matrix ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MatrixCell:
-    """The learned policy trained on one workload, benched on another."""
-
-    best_baseline: str  # the baseline with the best mean utility over the seeds
-    learned: list[float]  # utility per test seed
-    baseline: list[float]  # the best baseline's utility per test seed
-    ratio: Estimate | None  # learned / best baseline, paired over the seeds
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "best_baseline": self.best_baseline,
-            "learned": self.learned,
-            "baseline": self.baseline,
-            "ratio": _est_json(self.ratio),
-        }
-
-
-@dataclass
-class MatrixReport:
-    """Rows: the workload a model was trained on; columns: the one it was benched on."""
-
-    workloads: list[Workload]
-    train_seeds: list[int]
-    test_seeds: list[int]
-    cold_start: bool
-    production: BlockProduction
-    duration_s: float | None
-    models: dict[str, ModelInfo] = field(default_factory=dict)
-    cells: dict[tuple[str, str], MatrixCell] = field(default_factory=dict)
-
-    @property
-    def names(self) -> list[str]:
-        return [w.path.stem for w in self.workloads]
-
-    def markdown(self) -> str:
-        """The matrix as a markdown table (paste it into docs/SCHEDULING.md)."""
-        names = self.names
-        seeds = ", ".join(map(str, self.test_seeds))
-        lines = [
-            f"learned / best of {', '.join(MATRIX_BASELINES)}: mean [95% CI] over test seeds "
-            f"{seeds}{' (cold start)' if self.cold_start else ''}; rows: trained on (seeds "
-            f"{', '.join(map(str, self.train_seeds))}), columns: benched on",
-            "",
-            "| trained on \\ benched on | " + " | ".join(names) + " |",
-            "| --- |" + " ---: |" * len(names),
-        ]
-        for row in names:
-            cells = [fmt_interval(self.cells[(row, col)].ratio) for col in names]
-            lines.append(f"| {row} | " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": RESULTS_SCHEMA,
-            "workloads": [w.to_json() for w in self.workloads],
-            "train_seeds": self.train_seeds,
-            "test_seeds": self.test_seeds,
-            "cold_start": self.cold_start,
-            "duration_s": self.duration_s,
-            "production": asdict(self.production),
-            "baselines": list(MATRIX_BASELINES),
-            "models": {n: asdict(m) for n, m in self.models.items()},
-            "cells": {
-                row: {col: self.cells[(row, col)].to_json() for col in self.names}
-                for row in self.names
-            },
-            "versions": versions(),
-            "git_commit": git_commit(),
-        }
-
-
-def run_matrix(
-    workloads: Sequence[Workload],
-    production: BlockProduction,
-    *,
-    train_seeds: Sequence[int],
-    test_seeds: Sequence[int],
-    models_dir: Path,
-    duration_s: float | None = None,
-    cold_start: bool = False,
-    train_config: Callable[[int], TrainConfig] | None = None,
-    log: Log | None = None,
-) -> MatrixReport:
-    """Train a model on each workload's ``train_seeds`` traces (the default
-    recipe's ``TrainConfig``, or ``train_config(seed)``), write it to
-    ``models_dir``, and bench it on every workload's ``test_seeds``."""
-    if not workloads:
-        raise ConfigError("the matrix needs at least one workload", code="bad_workload")
-    stems = [w.path.stem for w in workloads]
-    if len(set(stems)) != len(stems):
-        raise ConfigError(f"the matrix names a workload twice: {stems}", code="bad_workload")
-    for w in workloads:
-        if not w.generated:
-            raise ConfigError(
-                f"{w.path}: the matrix trains and benches on fresh draws: give a workload .toml",
-                code="bad_workload",
-            )
-    if not train_seeds or not test_seeds:
-        raise ConfigError("the matrix needs training and test seeds", code="bad_seeds")
-    if set(train_seeds) & set(test_seeds):
-        raise ConfigError(
-            f"training seeds {list(train_seeds)} overlap test seeds {list(test_seeds)}",
-            code="bad_seeds",
-        )
-    say = log or (lambda _: None)
-    report = MatrixReport(
-        workloads=list(workloads),
-        train_seeds=list(train_seeds),
-        test_seeds=list(test_seeds),
-        cold_start=cold_start,
-        production=production,
-        duration_s=duration_s,
-    )
-    models_dir.mkdir(parents=True, exist_ok=True)
-    models: dict[str, SchedulingModel] = {}
-    for w in workloads:
-        config = (
-            train_config(train_seeds[0])
-            if train_config is not None
-            else TrainConfig(seed=train_seeds[0], production=production)
-        )
-        traces = [w.trace(s, duration_s) for s in train_seeds]
-        seeds = ", ".join(map(str, train_seeds))
-        trained = train(traces, config, source=f"{w.path.name} (seeds {seeds})")
-        path = models_dir / f"{w.path.stem}.json"
-        path.write_bytes(trained.model_bytes)
-        model = parse_model(trained.model_bytes, str(path), trained.sha256)
-        report.models[w.path.stem] = ModelInfo(trained.sha256.hex(), model.training)
-        models[w.path.stem] = model
-        say(f"trained on {w.path.stem}: {path} sha256 {trained.sha256.hex()}")
-    # utility[test workload][policy or "learned:TRAIN"] per test seed
-    utility: dict[str, dict[str, list[float]]] = {}
-    for w in workloads:
-        got: dict[str, list[float]] = {}
-        for seed in test_seeds:
-            trace = w.trace(seed, duration_s)
-            start: dict[str, int] = {}
-            if cold_start:
-                trace, start = trace.sorted_by_arrival().second_half()
-            trace = trace.sorted_by_arrival()
-            replayer = Replayer(trace, start)
-            for name in MATRIX_BASELINES:
-                result = replayer.run(make_policy(name), production)
-                got.setdefault(name, []).append(measure(trace, result).utility)
-            for stem in stems:
-                # a fresh policy per replay: the feature history starts empty
-                policy = LearnedPolicy(model=models[stem])
-                result = replayer.run(policy, production)
-                got.setdefault(f"{LEARNED}:{stem}", []).append(measure(trace, result).utility)
-            say(f"benched {w.path.stem} seed {seed}")
-        utility[w.path.stem] = got
-    for col in stems:
-        got = utility[col]
-        best = max(MATRIX_BASELINES, key=lambda b: float(np.mean(got[b])))
-        for row in stems:
-            mine = got[f"{LEARNED}:{row}"]
-            report.cells[(row, col)] = MatrixCell(
-                best_baseline=best,
-                learned=mine,
-                baseline=got[best],
-                ratio=paired_ratio_ci(mine, got[best]),
-            )
-    return report
-
-
-def write_matrix(report: MatrixReport, out_dir: str | Path) -> list[Path]:
-    """matrix.json, matrix.md and matrix.png in ``out_dir`` (the models are in models/)."""
-    from node.research import plots
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "matrix.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    md_path = out / "matrix.md"
-    md_path.write_text(report.markdown())
-    png_path = out / "matrix.png"
-    plots.matrix_heatmap(report, png_path)
-    return [json_path, md_path, png_path]

@@ -305,14 +305,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_matrix(args: argparse.Namespace, production: BlockProduction, seeds: list[int]) -> int:
-    from node.research.bench import (
-        Workload,
-        run_matrix,
-        workload_files,
-        write_matrix,
-    )
+    from node.research.bench import Workload, workload_files
     from node.research.default_model import SEED as RECIPE_SEED
     from node.research.default_model import recipe_workloads
+    from node.research.matrix import run_matrix, write_matrix
 
     given = {
         "--policies": args.policies is not None,

@@ -18,7 +18,8 @@ import numpy as np
 from node.research.stats import Estimate
 
 if TYPE_CHECKING:
-    from node.research.bench import BenchSeries, MatrixReport
+    from node.research.bench import BenchSeries
+    from node.research.matrix import MatrixReport
 
 #: Latencies below this are drawn at it (a log axis has no 0).
 MIN_LATENCY_S = 1e-3

@@ -4,8 +4,12 @@
   trace (.csv or .jsonl, by extension);
 - ``sched train --workload TRACE --out MODEL [--seed S]`` trains the
   learned policy's model, prints held-out metrics and the model's SHA-256;
-- ``sched bench --workload TRACE --policies fifo,fee,fair-fee,package,learned,oracle --out DIR``
-  replays the trace under each policy and prints and writes the results.
+- ``sched bench --workload TRACE --policies fifo,fee,fair-fee,package,learned,bound
+  --seeds K --out DIR``
+  replays the trace of each seed under each policy (``bound``: the LP upper
+  bound), prints means with 95% CIs and writes the results; ``--cold-start``
+  benches the second half with an empty history; ``--matrix`` trains a model
+  on each workload and benches it on each.
 
 ``--workload`` of train and bench also takes a workload TOML, generated
 on the fly with ``--seed``.
@@ -85,12 +89,20 @@ def register(subparsers: Any) -> None:
     _production_args(tr)
     tr.set_defaults(func=cmd_train)
 
-    be = sub.add_parser("bench", help="replay a workload under several policies")
-    be.add_argument("--workload", required=True, type=Path, help="trace (.csv/.jsonl) or .toml")
+    be = sub.add_parser("bench", help="replay a workload under several policies, over seeds")
+    be.add_argument(
+        "--workload",
+        type=Path,
+        action="append",
+        default=[],
+        help="trace (.csv/.jsonl) or .toml; with --matrix repeatable, and a directory means "
+        "its *.toml (default there: every shipped workload)",
+    )
     be.add_argument(
         "--policies",
-        default=DEFAULT_POLICIES,
-        help=f"comma-separated policy names (default {DEFAULT_POLICIES})",
+        default=None,
+        help=f"comma-separated policy names, `bound` for the LP upper bound "
+        f"(default {DEFAULT_POLICIES})",
     )
     be.add_argument(
         "--policy-module",
@@ -102,8 +114,28 @@ def register(subparsers: Any) -> None:
     be.add_argument(
         "--seed",
         type=whole,
-        default=0,
-        help="seed for a .toml workload and for --train-frac training",
+        default=1,
+        help="the first seed of a .toml workload (and of --train-frac training; default 1)",
+    )
+    be.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="bench K seeds, --seed .. --seed+K-1; report means with 95%% CIs (default 1)",
+    )
+    be.add_argument(
+        "--duration",
+        type=positive,
+        default=None,
+        metavar="S",
+        help="generate at most S seconds of a .toml workload (default: its duration_s)",
+    )
+    be.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="bench the second half of each trace with an empty history (a node restarted "
+        "mid-flood)",
     )
     be.add_argument(
         "--model",
@@ -118,13 +150,24 @@ def register(subparsers: Any) -> None:
         default=None,
         help="train the learned model on this first share of the trace, bench on the rest",
     )
+    be.add_argument(
+        "--matrix",
+        action="store_true",
+        help="the generalisation matrix: train a model on each --workload, bench it on each "
+        "against the best of fee, fair-fee and package",
+    )
+    be.add_argument(
+        "--train-seed",
+        type=whole,
+        action="append",
+        default=[],
+        metavar="S",
+        help="with --matrix: a training seed (repeatable; default the recipe's, "
+        "node/research/default_model.py)",
+    )
     be.add_argument("--out", required=True, type=Path, help="directory for the results")
     be.add_argument("--quiet", action="store_true", help="no progress bar")
-    be.add_argument(
-        "--bound",
-        action="store_true",
-        help="also solve the LP upper bound on utility and report each policy's fraction of it",
-    )
+    be.add_argument("--bound", action="store_true", help="the same as adding `bound` to --policies")
     _production_args(be)
     be.set_defaults(func=cmd_bench)
 
@@ -210,50 +253,113 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from node.research.bench import parse_policies, run_bench, table_rows, write_results
+    from node.research.bench import (
+        BOUND,
+        Workload,
+        parse_policies,
+        run_seeds,
+        write_results,
+    )
     from node.scheduling.plugins import load_policy_modules
 
     load_policy_modules(args.policy_module)
-    policies = parse_policies(args.policies)
+    production = _production(args)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.matrix:
+        return _bench_matrix(args, production, seeds)
+    if len(args.workload) != 1:
+        raise ConfigError(
+            "sched bench needs one --workload (several, or a directory, only with --matrix)"
+        )
+    policies = parse_policies(args.policies or DEFAULT_POLICIES)
+    if args.bound and BOUND not in policies:
+        policies.append(BOUND)
     if args.model_hash is not None and args.model is None:
         raise ConfigError("--model-hash needs --model")
     if args.model is not None and args.train_frac is not None:
         raise ConfigError("give either --model or --train-frac, not both")
-    production = _production(args)
+    if args.cold_start and args.train_frac is not None:
+        raise ConfigError("give either --cold-start or --train-frac, not both")
+    if args.train_seed:
+        raise ConfigError("--train-seed is for --matrix (--train-frac trains with --seed)")
     args.out.mkdir(parents=True, exist_ok=True)  # before the work: a bad path fails now
-    trace = load_trace(args.workload, args.seed)
+    workload = Workload.open(args.workload[0])
     progress = _Progress(enabled=not args.quiet)
     with progress:
-        report = run_bench(
-            trace,
+        series = run_seeds(
+            workload,
             policies,
             production,
-            workload=args.workload.name,
-            seed=args.seed,
+            seeds,
+            cold_start=args.cold_start,
+            duration_s=args.duration,
             model_path=args.model,
             model_hash=args.model_hash,
             train_frac=args.train_frac,
             progress=progress.update,
-            log=_err,
-            with_bound=args.bound,
+            log=progress.log,
         )
-    _print_table(report, table_rows)
-    for path in write_results(report, args.out):
+    _print_table(series)
+    for path in write_results(series, args.out):
         print(f"wrote {path}")
     return 0
 
 
-def _print_table(report: Any, table_rows: Any) -> None:
+def _bench_matrix(args: argparse.Namespace, production: BlockProduction, seeds: list[int]) -> int:
+    from node.research.bench import Workload, workload_files
+    from node.research.default_model import SEED as RECIPE_SEED
+    from node.research.default_model import recipe_workloads
+    from node.research.matrix import run_matrix, write_matrix
+
+    given = {
+        "--policies": args.policies is not None,
+        "--model": args.model is not None,
+        "--model-hash": args.model_hash is not None,
+        "--train-frac": args.train_frac is not None,
+        "--bound": args.bound,
+    }
+    clash = [flag for flag, on in given.items() if on]
+    if clash:
+        raise ConfigError(
+            f"--matrix trains its own models and benches learned against fee, fair-fee and "
+            f"package: drop {', '.join(clash)}"
+        )
+    paths = workload_files(args.workload) if args.workload else recipe_workloads()
+    workloads = [Workload.open(p) for p in paths]
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = run_matrix(
+        workloads,
+        production,
+        train_seeds=args.train_seed or [RECIPE_SEED],
+        test_seeds=seeds,
+        models_dir=args.out / "models",
+        duration_s=args.duration,
+        cold_start=args.cold_start,
+        log=None if args.quiet else _err,
+    )
+    print(report.markdown(), end="")
+    for path in write_matrix(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _print_table(series: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    header, rows = table_rows(report)
-    p = report.production
+    from node.research.bench import table_rows
+
+    header, rows = table_rows(series)
+    p = series.production
+    seeds = series.seeds
+    txs = [run.bench_rows for run in series.runs]
+    shown = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
     table = Table(
         title=(
-            f"{report.workload}: {report.bench_rows:,} txs, "
-            f"{p.block_txs} txs/{p.limits.max_bytes:,} B per block "
-            f"every {p.interval_s:g} s"
+            f"{series.workload.name}{' (cold start)' if series.cold_start else ''}, {shown}: "
+            f"{min(txs):,}-{max(txs):,} txs, "
+            f"{p.block_txs} txs/{p.limits.max_bytes:,} B per block every {p.interval_s:g} s"
+            + ("" if len(seeds) == 1 else "; mean ± 95% CI half-width")
         )
     )
     table.add_column(header[0])
@@ -261,13 +367,14 @@ def _print_table(report: Any, table_rows: Any) -> None:
         table.add_column(name, justify="right")
     for row in rows:
         table.add_row(*row)
-    Console(width=max(100, 20 + 14 * len(header))).print(table)
-    if report.model_sha256:
-        print(f"learned model sha256 {report.model_sha256}")
+    Console(width=max(100, 24 + 20 * len(header))).print(table)
+    for name, entries in series.models().items():
+        for entry in entries:
+            print(f"{name} model sha256 {entry['sha256']}")
 
 
 class _Progress:
-    """A rich progress bar on stderr, one task per policy."""
+    """A rich progress bar on stderr per seed and policy; a line when each is done."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
@@ -280,12 +387,11 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._progress = Progress(
-                TextColumn("{task.description:>10}"),
+                TextColumn("{task.description:>18}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("blocks"),
                 console=Console(stderr=True),
-                transient=False,
+                transient=True,
             )
             self._progress.__enter__()
         return self
@@ -294,11 +400,20 @@ class _Progress:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
 
-    def update(self, name: str, k: int, total: int) -> None:
+    def log(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(message, markup=False, highlight=False)
+        else:
+            _err(message)
+
+    def update(self, label: str, k: int, total: int) -> None:
         if self._progress is None:
             return
-        task = self._tasks.get(name)
+        task = self._tasks.get(label)
         if task is None:
-            task = self._tasks[name] = self._progress.add_task(name, total=total)
-        if k == total or k % 16 == 0:
+            task = self._tasks[label] = self._progress.add_task(label, total=total)
+        if k == total:
+            self._progress.remove_task(task)
+            self._progress.console.print(f"{label}: done", markup=False, highlight=False)
+        elif k % 16 == 0:
             self._progress.update(task, completed=k)

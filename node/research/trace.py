@@ -136,6 +136,15 @@ class Trace:
         rows = np.arange(len(ordered))
         return ordered.take(rows[:cut]), ordered.take(rows[cut:])
 
+    def second_half(self) -> tuple[Trace, dict[str, int]]:
+        """The cold start: the second half of the rows (by arrival) and the
+        nonce each sender's account starts at, as if the first half had
+        committed (``next_nonces`` of it). A sender's state is thus its
+        first nonce in the half, unless that nonce sits behind a gap the
+        sender made itself (a nonce-gap flood stays stuck)."""
+        head, tail = self.split(0.5)
+        return tail, head.next_nonces()
+
 
 _FIELDS = (
     "arrival_s",

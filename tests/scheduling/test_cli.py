@@ -71,7 +71,7 @@ def test_gen_train_bench_end_to_end(
     assert "utility" in out and "Jain fairness" in out and f"sha256 {digest}" in out
     doc = json.loads((results / "results.json").read_text())
     assert list(doc["policies"]) == ["fifo", "fee", "learned", "oracle"]
-    assert (results / "results.csv").exists() and (results / "results.png").exists()
+    assert (results / "results.csv").exists() and (results / "summary.png").exists()
 
 
 def test_bench_takes_a_toml_and_trains_on_a_fraction(
@@ -100,7 +100,7 @@ def test_bench_takes_a_toml_and_trains_on_a_fraction(
     )
     captured = capsys.readouterr()
     assert "trained on" in captured.err
-    assert json.loads((tmp_path / "results.json").read_text())["workload"] == "tiny.toml"
+    assert json.loads((tmp_path / "results.json").read_text())["workload"]["name"] == "tiny"
 
 
 def test_errors_are_one_clear_line(

@@ -65,10 +65,7 @@ class Case:
         spec = load_workload(self.workload)
         trace = generate(spec, seed, duration_s=min(spec.duration_s, GATE_DURATION_S))
         trace = trace.sorted_by_arrival()
-        if not self.cold_start:
-            return trace, {}
-        head, tail = trace.split(0.5)
-        return tail, head.next_nonces()
+        return trace.second_half() if self.cold_start else (trace, {})
 
 
 def gate_cases() -> list[Case]:

@@ -336,7 +336,9 @@ def test_cold_start_replays_the_second_half_with_an_empty_history(
     cold = run_seeds(workload, ["watcher", "fee"], SMALL, [4], duration_s=30.0, cold_start=True)
     whole = workload.trace(4, 30.0).sorted_by_arrival()
     tail, start = whole.second_half()
-    assert cold.cold_start and cold.runs[0].bench_rows == len(tail) == len(whole) - len(whole) // 2
+    assert cold.cold_start and cold.runs[0].bench_rows == len(tail) == len(whole) - round(
+        len(whole) / 2
+    )
     # a fresh policy per replay: the cold one scores the second half's txs only
     full_seen, cold_seen = _Watcher.replays
     assert len(full_seen) == len(whole) and len(cold_seen) == len(tail)

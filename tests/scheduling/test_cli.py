@@ -88,6 +88,8 @@ def test_bench_takes_a_toml_and_trains_on_a_fraction(
                 "fee,learned",
                 "--train-frac",
                 "0.5",
+                "--duration",
+                "20",
                 "--blocks",
                 "20",
                 "--block-size",
@@ -100,7 +102,10 @@ def test_bench_takes_a_toml_and_trains_on_a_fraction(
     )
     captured = capsys.readouterr()
     assert "trained on" in captured.err
-    assert json.loads((tmp_path / "results.json").read_text())["workload"]["name"] == "tiny"
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["workload"]["name"] == "tiny" and doc["workload"]["path"] == str(tiny_toml)
+    (model,) = doc["model"]["learned"]  # trained on the head of seed 1's trace
+    assert model["seeds"] == [1] and model["sha256"] in captured.err
 
 
 def test_errors_are_one_clear_line(
@@ -179,3 +184,91 @@ def test_bench_loads_a_policy_module_and_refuses_a_missing_one(
     assert main([*argv, "--policy-module", str(tmp_path / "missing.py")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.py: no such file" in err[0]
+
+
+def test_bench_over_seeds_with_the_bound(
+    tmp_path: Path, tiny_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sched", "bench", "--workload", str(tiny_toml), "--policies", "fifo,fee,learned"]
+    small = ["--duration", "20", "--block-size", "30", "--out", str(tmp_path)]
+    assert main([*argv, "--bound", "--seeds", "3", "--seed", "5", *small]) == 0
+    captured = capsys.readouterr()
+    assert "seeds 5..7" in captured.out and "±" in captured.out and "of bound" in captured.out
+    assert "learned / policy" in captured.out
+    assert "seed 7 bound: done" in captured.err  # progress: a line per seed and policy
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["seeds"] == [5, 6, 7] and doc["policies"] == ["fifo", "fee", "learned", "bound"]
+    assert len(doc["bound"]) == 3 and doc["summary"]["fee"]["utility_of_bound"]["n"] == 3
+    assert (tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_cold_start(
+    tmp_path: Path, tiny_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sched", "bench", "--workload", str(tiny_toml), "--policies", "fee", "--quiet"]
+    small = ["--duration", "20", "--block-size", "30"]
+    assert main([*argv, *small, "--out", str(tmp_path / "full")]) == 0
+    assert main([*argv, *small, "--cold-start", "--out", str(tmp_path / "cold")]) == 0
+    assert "(cold start)" in capsys.readouterr().out
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    cold = json.loads((tmp_path / "cold" / "results.json").read_text())
+    assert cold["cold_start"] is True and full["cold_start"] is False
+    txs = full["per_seed"][0]["txs"]
+    assert cold["per_seed"][0]["txs"] == txs - round(txs / 2)  # as Trace.split
+
+
+def test_bench_matrix_on_two_workloads(
+    tmp_path: Path, tiny_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "workloads"
+    folder.mkdir()
+    (folder / "a.toml").write_text(tiny_toml.read_text())
+    (folder / "b.toml").write_text(
+        tiny_toml.read_text().replace("rate_tps = 30.0", "rate_tps = 5.0")
+    )
+    out = tmp_path / "matrix"
+    argv = ["sched", "bench", "--matrix", "--workload", str(folder), "--duration", "12"]
+    assert (
+        main([*argv, "--block-size", "30", "--train-seed", "9", "--quiet", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "| trained on \\ benched on | a | b |" in printed
+    doc = json.loads((out / "matrix.json").read_text())
+    assert doc["train_seeds"] == [9] and doc["test_seeds"] == [1]
+    assert {r: set(c) for r, c in doc["cells"].items()} == {"a": {"a", "b"}, "b": {"a", "b"}}
+    for name in ("a", "b"):
+        model = out / "models" / f"{name}.json"
+        assert hashlib.sha256(model.read_bytes()).hexdigest() == doc["models"][name]["sha256"]
+    assert (out / "matrix.md").read_text().count("\n| ") == 4  # header, rule, two rows
+    assert (out / "matrix.png").exists()
+
+
+def test_bench_refuses_bad_seeds_policies_and_workloads(
+    tmp_path: Path, tiny_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sched", "bench", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--workload", str(tiny_toml), "--seeds", "0"])
+    assert exit_.value.code == 2 and "--seeds: must be at least 1" in capsys.readouterr().err
+
+    cases = [
+        (
+            ["--workload", str(tiny_toml), "--policies", "fee,nope"],
+            "unknown scheduling policy nope",
+        ),
+        (["--workload", str(tmp_path / "gone.toml")], "gone.toml: cannot read workload"),
+        (["--workload", str(tmp_path)], "cannot read workload"),
+        (["--policies", "fee"], "needs one --workload"),
+        (["--workload", str(tiny_toml), "--cold-start", "--train-frac", "0.5"], "not both"),
+        (["--matrix", "--workload", str(tiny_toml), "--policies", "fee"], "drop --policies"),
+        (["--matrix", "--workload", str(tiny_toml), "--train-seed", "1"], "overlap"),
+        (["--matrix", "--workload", str(tmp_path)], "no workload .toml"),
+    ]
+    for extra, message in cases:
+        assert main([*argv, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], (extra, err)
+    trace = tmp_path / "t.csv"
+    assert main(["sched", "gen", "--workload", str(tiny_toml), "--out", str(trace)]) == 0
+    assert main([*argv, "--workload", str(trace), "--seeds", "2"]) == 2
+    assert "one fixed draw" in capsys.readouterr().err

@@ -13,9 +13,10 @@ builds a 5,000-tx block (best of several runs; the pool is unchanged by
 select). The score-only policies (fifo, fee, fair-fee, learned+greedy,
 label-greedy) walk the scores cached at admission; package, learned and the
 oracle re-score at build time (``Policy.order``: the pending txs as columns,
-the package walk; the oracle also drops expired txs). The reference, measured in the same run, is what a block builder
-that scores at build time would pay instead: one ``policy.score`` call
-over all 50,000 pooled txs and a sort ("rescore"). The admission column is
+the package walk; the oracle also drops expired txs). The reference,
+measured in the same run, is what a block builder that scores the whole
+pool at build time would pay instead: one ``policy.score`` call over all
+50,000 pooled txs and a sort ("rescore"). The admission column is
 the CPU time per tx of filling the pool, scoring included. Nothing
 asserts a speed: the machine is shared.
 """

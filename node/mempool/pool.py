@@ -282,7 +282,7 @@ class Mempool:
                 gaps.append(gap)
         if candidates:
             scores = self._score(txs, sizes, candidates, gaps, now_s, labels)
-            self._insert_all(txs, ids, sizes, candidates, scores, accounts, now_s, results)
+            self._insert_all(txs, ids, sizes, candidates, scores, accounts, now_s, results, labels)
         self._tidy()
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
@@ -390,14 +390,16 @@ class Mempool:
         accounts: dict[bytes, tuple[int, int]],
         now_s: float,
         results: list[AdmitResult | None],
+        labels: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Step 6, in batch order; rewrites the results of batch members
-        that a later member pushed out."""
+        that a later member pushed out. Each entry keeps its tx's labels."""
         accepted_at: dict[bytes, int] = {}
         for i, score in zip(rows, scores, strict=True):
             tx, tx_id = txs[i], ids[i]
+            row_labels = None if labels is None else {k: v[i] for k, v in labels.items()}
             refusal, message, replaced, evicted = self._insert(
-                tx, tx_id, sizes[i], score, accounts[tx.sender], now_s
+                tx, tx_id, sizes[i], score, accounts[tx.sender], now_s, row_labels
             )
             if refusal is not None:
                 results[i] = self._refuse(tx_id, refusal, message)
@@ -433,6 +435,7 @@ class Mempool:
         score: float,
         account: tuple[int, int],
         now_s: float,
+        labels: Mapping[str, Any] | None = None,
     ) -> tuple[Refusal | None, str, PoolEntry | None, list[PoolEntry]]:
         """Replacement, balance and caps for one tx: (refusal, message,
         replaced entry, evicted entries)."""
@@ -470,7 +473,7 @@ class Mempool:
                 [],
             )
         self._seq += 1
-        entry = PoolEntry(tx, tx_id, size, score, self._seq, now_s)
+        entry = PoolEntry(tx, tx_id, size, score, self._seq, now_s, labels)
         undo: list[PoolEntry] = []
         if old is not None:
             self._unlink(old)

@@ -59,7 +59,8 @@ def pending_columns(
     queues: Iterable[SenderQueue], pool_size: int, pool_bytes: int
 ) -> tuple[TxColumns, np.ndarray, list[PoolEntry]]:
     """The pending txs as policy columns (rows grouped by sender, each in
-    nonce order), their cached scores, and the entry behind each row."""
+    nonce order; with their labels when every one has some), their cached
+    scores, and the entry behind each row."""
     rows: list[PoolEntry] = []
     gaps: list[int] = []
     for q in queues:
@@ -67,6 +68,10 @@ def pending_columns(
             rows.append(entry)
             gaps.append(position)
     txs = [e.tx for e in rows]
+    labels = None
+    known = [e.labels for e in rows if e.labels is not None]  # the bench's labelled txs
+    if rows and len(known) == len(rows):
+        labels = {k: np.array([row[k] for row in known]) for k in known[0]}
     columns = TxColumns(
         arrival_s=np.array([e.arrival_s for e in rows], dtype=np.float64),
         fee=np.array([e.fee for e in rows], dtype=np.float64),
@@ -77,6 +82,7 @@ def pending_columns(
         recipient=[tx.recipient for tx in txs],
         pool_size=pool_size,
         pool_bytes=pool_bytes,
+        labels=labels,
     )
     scores = np.array([e.score for e in rows], dtype=np.float64)
     return columns, scores, rows

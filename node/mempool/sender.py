@@ -12,7 +12,8 @@ or caps: those are the pool's.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from node.types import Transaction
 
@@ -20,10 +21,29 @@ from node.types import Transaction
 class PoolEntry:
     """A pooled transaction with what the pool computed about it once."""
 
-    __slots__ = ("arrival_s", "cost", "fee", "id", "nonce", "score", "sender", "seq", "size", "tx")
+    __slots__ = (
+        "arrival_s",
+        "cost",
+        "fee",
+        "id",
+        "labels",
+        "nonce",
+        "score",
+        "sender",
+        "seq",
+        "size",
+        "tx",
+    )
 
     def __init__(
-        self, tx: Transaction, tx_id: bytes, size: int, score: float, seq: int, arrival_s: float
+        self,
+        tx: Transaction,
+        tx_id: bytes,
+        size: int,
+        score: float,
+        seq: int,
+        arrival_s: float,
+        labels: Mapping[str, Any] | None = None,
     ) -> None:
         self.tx = tx
         self.id = tx_id
@@ -38,6 +58,8 @@ class PoolEntry:
         #: admission order: earlier wins ties, everywhere
         self.seq = seq
         self.arrival_s = arrival_s
+        #: a labelled workload's hidden columns for this tx (the bench only)
+        self.labels = labels
 
     def __repr__(self) -> str:
         return f"PoolEntry({self.id.hex()[:12]} n={self.nonce} score={self.score:g})"

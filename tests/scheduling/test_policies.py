@@ -247,3 +247,31 @@ def test_learned_scores_each_batch_with_one_prediction(tiny_model: Path) -> None
     assert calls == [50, 50]
     scores = [pool.score_of(tx.id) for tx, _ in pool.ordered(100, 0.0)]
     assert len(scores) == 100 and all(np.isfinite(s) for s in scores)  # type: ignore[arg-type]
+
+
+def test_a_refused_replacement_leaves_the_oracle_labels_alone() -> None:
+    pool = _pool(OraclePolicy())
+    a, c = _tx(0, 0, 1000), _tx(1, 0, 1000)
+    first = {"value": np.array([100.0, 50.0]), "deadline_s": np.array([np.nan, np.nan])}
+    pool.admit([a, c], 0.0, signatures_checked=True, labels={**first, "arrival_s": np.zeros(2)})
+    cheap = _tx(0, 0, 1000, pad=1)  # same sender and nonce, no fee bump: refused
+    worthless = {"value": np.zeros(1), "deadline_s": np.array([np.nan]), "arrival_s": np.zeros(1)}
+    (result,) = pool.admit([cheap], 1.0, signatures_checked=True, labels=worthless)
+    assert not result.accepted
+    assert pool.select(BlockLimits(max_txs=1, max_bytes=10**6), 2.0) == [a]
+
+
+def test_the_oracle_expires_a_tx_by_the_bench_metrics_own_test() -> None:
+    # arrival 0.1, deadline 0.2, block at 3 * 0.1 = 0.30000000000000004: the
+    # bench counts latency 0.20000000000000004 > 0.2 as late, so must the oracle
+    pool = _pool(OraclePolicy())
+    late, other = _tx(0, 0, 1000), _tx(1, 0, 1000)
+    labels = {
+        "value": np.array([100.0, 1.0]),
+        "deadline_s": np.array([0.2, np.nan]),
+        "arrival_s": np.array([0.1, 0.1]),
+    }
+    pool.admit([late, other], 0.1, signatures_checked=True, labels=labels)
+    one = BlockLimits(max_txs=1, max_bytes=10**6)
+    assert pool.select(one, 0.2) == [late]
+    assert pool.select(one, 3 * 0.1) == [other]

@@ -37,7 +37,6 @@ def chain_doc(depth: int) -> dict[str, Any]:
         "half_life_s": 30.0,
         "target": "t",
         "base": 0.0,
-        "scale": 1.0,
         "trees": [
             {
                 "left": left,

@@ -525,23 +525,23 @@ class Mempool:
 
     # -- block candidates ------------------------------------------------
 
-    def select(self, limits: BlockLimits) -> list[Transaction]:
-        """Block candidates in block order; the pool keeps them until
-        ``on_block`` says they were committed."""
-        return [e.tx for e in self._choose(limits)]
+    def select(self, limits: BlockLimits, now_s: float) -> list[Transaction]:
+        """Block candidates in block order for a block at ``now_s``; the pool
+        keeps them until ``on_block`` says they were committed."""
+        return [e.tx for e in self._choose(limits, now_s)]
 
-    def ordered(self, limit: int) -> list[tuple[Transaction, float]]:
-        """The next ``limit`` txs in the order ``select`` would take them
-        (no byte limit), with their scores: what /mempool shows."""
+    def ordered(self, limit: int, now_s: float) -> list[tuple[Transaction, float]]:
+        """The next ``limit`` txs in the order ``select`` would take them at
+        ``now_s`` (no byte limit), with their scores: what /mempool shows."""
         limits = BlockLimits(max_txs=limit, max_bytes=max(self._bytes, 1))
-        return [(e.tx, e.score) for e in self._choose(limits)]
+        return [(e.tx, e.score) for e in self._choose(limits, now_s)]
 
-    def _choose(self, limits: BlockLimits) -> list[PoolEntry]:
+    def _choose(self, limits: BlockLimits, now_s: float) -> list[PoolEntry]:
         if self._policy_orders:
             columns, scores, rows = pending_columns(
                 self._queues.values(), len(self._entries), self._bytes
             )
-            picks = self._policy.order(columns, scores, limits)
+            picks = self._policy.order(columns, scores, limits, now_s)
             if picks is not None:
                 bases = {sender: q.base for sender, q in self._queues.items()}
                 return checked_order(self._policy.name, list(picks), rows, bases, limits)

@@ -36,9 +36,10 @@ from node.errors import ConfigError
 from node.research.replay import BlockProduction, Replayer, ReplayResult
 from node.research.trace import Trace
 from node.research.train import TrainConfig, train
+from node.scheduling.baselines import with_walk
 from node.scheduling.learned import LearnedPolicy
 from node.scheduling.model import parse_model
-from node.scheduling.policy import Policy, make_policy, policy_names
+from node.scheduling.policy import Policy, is_policy_name, make_policy, policy_names
 
 #: Classes counted by ``spam_admitted``: the spam and nonce-gap floods.
 SPAM_CLASSES = ("spam", "gap")
@@ -138,11 +139,12 @@ class BenchReport:
 def parse_policies(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     known = policy_names()
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if not is_policy_name(n)]
     if unknown or not names:
         raise ConfigError(
             f"unknown scheduling polic{'ies' if len(unknown) > 1 else 'y'} "
-            f"{', '.join(unknown) or '(none given)'} (known: {', '.join(known)})",
+            f"{', '.join(unknown) or '(none given)'} (known: {', '.join(known)}; each also "
+            "as NAME+package or NAME+greedy)",
             code="unknown_policy",
         )
     if len(set(names)) != len(names):
@@ -188,11 +190,12 @@ def run_bench(
     blocks = production.block_count(trace)
     for name in policies:
         policy: Policy
-        if name == "learned":
-            policy = LearnedPolicy(
+        if name.split("+")[0] == "learned":
+            learned = LearnedPolicy(
                 model_path=model_path, model_hash=model_hash, model=learned_model
             )
-            report.model_sha256 = policy.model_hash.hex()
+            report.model_sha256 = learned.model_hash.hex()
+            policy = learned if name == "learned" else with_walk(learned, name.split("+")[1])
         else:
             policy = make_policy(name)
 

@@ -4,7 +4,7 @@
   trace (.csv or .jsonl, by extension);
 - ``sched train --workload TRACE --out MODEL [--seed S]`` trains the
   learned policy's model, prints held-out metrics and the model's SHA-256;
-- ``sched bench --workload TRACE --policies fifo,fee,learned,oracle --out DIR``
+- ``sched bench --workload TRACE --policies fifo,fee,fair-fee,package,learned,oracle --out DIR``
   replays the trace under each policy and prints and writes the results.
 
 ``--workload`` of train and bench also takes a workload TOML, generated
@@ -25,7 +25,7 @@ from node.research.trace import write_trace
 from node.research.workloads import generate, load_trace, load_workload
 from node.scheduling.model import MAX_MODEL_TREES, MAX_TREE_DEPTH
 
-DEFAULT_POLICIES = "fifo,fee,learned,oracle"
+DEFAULT_POLICIES = "fifo,fee,fair-fee,package,learned,oracle"
 
 
 def register(subparsers: Any) -> None:
@@ -46,7 +46,21 @@ def register(subparsers: Any) -> None:
     gen.set_defaults(func=cmd_gen)
 
     tr = sub.add_parser("train", help="train the learned policy's model on a labelled trace")
-    tr.add_argument("--workload", required=True, type=Path, help="trace (.csv/.jsonl) or .toml")
+    tr.add_argument(
+        "--workload",
+        required=True,
+        type=Path,
+        action="append",
+        help="trace (.csv/.jsonl) or .toml; repeat it to train on several (a .toml is "
+        "generated with --seed)",
+    )
+    tr.add_argument(
+        "--max-duration",
+        type=positive,
+        default=None,
+        metavar="S",
+        help="generate at most S seconds of each .toml workload (default: its duration_s)",
+    )
     tr.add_argument("--out", required=True, type=Path, help="model file to write (.json)")
     tr.add_argument("--seed", type=whole, default=0, help="random seed (default 0)")
     tr.add_argument(
@@ -58,14 +72,15 @@ def register(subparsers: Any) -> None:
     tr.add_argument(
         "--trees",
         type=int_in(1, MAX_MODEL_TREES),
-        default=100,
-        help=f"boosting stages (at most {MAX_MODEL_TREES}, what the loader takes)",
+        default=None,
+        help=f"boosting stages (default: the recipe's, node/research/train.py; at most "
+        f"{MAX_MODEL_TREES}, what the loader takes)",
     )
     tr.add_argument(
         "--max-depth",
         type=int_in(1, MAX_TREE_DEPTH),
-        default=4,
-        help=f"depth of each tree (at most {MAX_TREE_DEPTH})",
+        default=None,
+        help=f"depth of each tree (default: the recipe's; at most {MAX_TREE_DEPTH})",
     )
     _production_args(tr)
     tr.set_defaults(func=cmd_train)
@@ -171,16 +186,16 @@ def cmd_gen(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from node.research.train import TrainConfig, train
 
-    trace = load_trace(args.workload, args.seed)
+    traces = [load_trace(w, args.seed, max_duration_s=args.max_duration) for w in args.workload]
+    shape = {"trees": args.trees, "max_depth": args.max_depth}
     config = TrainConfig(
         seed=args.seed,
         holdout_frac=args.holdout,
-        trees=args.trees,
-        max_depth=args.max_depth,
         production=_production(args),
+        **{k: v for k, v in shape.items() if v is not None},
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)  # before the work: a bad path fails now
-    result = train(trace, config, source=args.workload.name)
+    result = train(traces, config, source=", ".join(w.name for w in args.workload))
     args.out.write_bytes(result.model_bytes)
     m = result.metrics
     print(f"trained on {result.train_rows} rows, held out {result.holdout_rows}")

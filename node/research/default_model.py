@@ -1,14 +1,19 @@
 """Rebuild the shipped default model: ``python -m node.research.default_model``.
 
-It runs exactly these two commands, then records the model's SHA-256
-next to it (``models/default.json.sha256``, in ``sha256sum`` format)::
+The recipe trains on every shipped workload (``configs/workloads/*.toml``,
+not the ablation copies), each generated with the training seed for at most
+``MAX_DURATION_S`` seconds and replayed under each behaviour policy from an
+empty history and again from its middle (``train.TrainConfig``). It runs
+exactly this command, then records the model's SHA-256 next to it
+(``models/default.json.sha256``, in ``sha256sum`` format)::
 
-    ordinet sched gen --workload configs/workloads/blend.toml --seed 7 --out TMP/blend-7.csv
-    ordinet sched train --workload TMP/blend-7.csv --seed 7 \\
+    ordinet sched train --seed 7 --max-duration 600 \\
+        --workload configs/workloads/blend.toml --workload configs/workloads/bursts.toml ... \\
         --out node/scheduling/models/default.json
 
-Training is deterministic, so on the same library versions the rebuilt
-file is byte-identical to the shipped one.
+The gates (``tests/scheduling/test_gates.py``) bench the result on seeds
+1-5, which the recipe never uses. Training is deterministic, so on the same
+library versions the rebuilt file is byte-identical to the shipped one.
 """
 
 from __future__ import annotations
@@ -16,32 +21,45 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from node.scheduling.learned import DEFAULT_MODEL_HASH_PATH, DEFAULT_MODEL_PATH
 
 REPO = Path(__file__).resolve().parents[2]
-WORKLOAD = REPO / "configs" / "workloads" / "blend.toml"
+WORKLOADS_DIR = REPO / "configs" / "workloads"
 SEED = 7
+MAX_DURATION_S = 600.0
 
 
-def rebuild(out: Path = DEFAULT_MODEL_PATH, hash_out: Path = DEFAULT_MODEL_HASH_PATH) -> bytes:
-    """Generate the blend trace, train on it, write the model and its hash file."""
+def recipe_workloads() -> list[Path]:
+    """The shipped workloads the recipe trains on, in name order."""
+    return sorted(WORKLOADS_DIR.glob("*.toml"))
+
+
+def recipe_argv(seed: int, out: Path) -> list[str]:
+    """The ``ordinet`` arguments of the default recipe with training seed ``seed``."""
+    argv = ["sched", "train", "--seed", str(seed), "--max-duration", f"{MAX_DURATION_S:g}"]
+    for path in recipe_workloads():
+        argv += ["--workload", str(path)]
+    return [*argv, "--out", str(out)]
+
+
+def train_recipe(seed: int, out: Path) -> None:
+    """Run the default recipe with training seed ``seed``, writing the model to ``out``."""
     from node.research.cli import register
 
     parser = argparse.ArgumentParser(prog="ordinet")
     register(parser.add_subparsers(dest="command", required=True))
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / f"blend-{SEED}.csv"
-        for argv in (
-            ["sched", "gen", "--workload", str(WORKLOAD), "--seed", str(SEED), "--out", str(trace)],
-            ["sched", "train", "--workload", str(trace), "--seed", str(SEED), "--out", str(out)],
-        ):
-            args = parser.parse_args(argv)
-            if args.func(args) != 0:
-                raise SystemExit(f"failed: ordinet {' '.join(argv)}")
+    argv = recipe_argv(seed, out)
+    args = parser.parse_args(argv)
+    if args.func(args) != 0:
+        raise SystemExit(f"failed: ordinet {' '.join(argv)}")
+
+
+def rebuild(out: Path = DEFAULT_MODEL_PATH, hash_out: Path = DEFAULT_MODEL_HASH_PATH) -> bytes:
+    """Train the default recipe, write the model and its hash file."""
+    train_recipe(SEED, out)
     digest = hashlib.sha256(out.read_bytes()).digest()
     hash_out.write_text(f"{digest.hex()}  {out.name}\n", encoding="ascii")
     return digest

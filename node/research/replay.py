@@ -5,7 +5,7 @@ deterministic event-driven simulation with one block every ``interval_s``
 seconds. Before each block, the trace's arrivals since the previous block
 are admitted as one batch (``now_s`` = the block time; signatures are not
 made, so admission runs with ``signatures_checked=True``); then the block
-takes ``mempool.select(limits)``, the simulated state advances each
+takes ``mempool.select(limits, now)``, the simulated state advances each
 included sender's nonce, and the pool gets ``on_block`` and ``expire``.
 
 Trace names become addresses (SHA-256 of the name); a row becomes an
@@ -131,6 +131,7 @@ class Replayer:
             "deadline_s": trace.deadline_s,
             "class": np.asarray(trace.tx_class),
             "row": np.arange(len(trace)),
+            "arrival_s": trace.arrival_s,  # the trace's own: the pool stamps admission
         }
 
     def run(
@@ -176,7 +177,7 @@ class Replayer:
                 admitted[done:upto] = [r.accepted for r in results]
                 done = upto
             t = time.process_time()
-            block = pool.select(limits)
+            block = pool.select(limits, now)
             cpu += time.process_time() - t
             for tx in block:
                 included[self.row_of[tx.id]] = now

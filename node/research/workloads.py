@@ -465,9 +465,14 @@ def _number_nonces(senders: list[str], gaps: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_trace(path: str | Path, seed: int) -> Trace:
-    """A trace file (.csv, .jsonl), or a workload description (.toml) generated with ``seed``."""
+def load_trace(path: str | Path, seed: int, *, max_duration_s: float | None = None) -> Trace:
+    """A trace file (.csv, .jsonl), or a workload description (.toml) generated
+    with ``seed`` for its duration, or at most ``max_duration_s`` of it."""
     path = Path(path)
     if path.suffix.lower() == ".toml":
-        return generate(load_workload(path), seed)
+        spec = load_workload(path)
+        duration = spec.duration_s
+        if max_duration_s is not None:
+            duration = min(duration, max_duration_s)
+        return generate(spec, seed, duration_s=duration)
     return read_trace(path)

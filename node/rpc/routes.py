@@ -178,7 +178,7 @@ async def get_mempool(request: web.Request) -> web.Response:
     limits = request.app[LIMITS_KEY]
     limit = params.query_int(request, "limit", default=100, low=0, high=limits.max_mempool_limit)
     mempool = service.mempool
-    ordered = mempool.ordered(limit) if limit > 0 and len(mempool) > 0 else []
+    ordered = mempool.ordered(limit, service.now_s()) if limit > 0 and len(mempool) > 0 else []
     return _json(
         {
             "size": len(mempool),

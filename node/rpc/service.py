@@ -80,7 +80,7 @@ class NodeService(Protocol):
     chain_id: str
     node_id: bytes
     ledger: Ledger  # blocks, txs, accounts, head
-    mempool: Mempool  # len, size_bytes, ordered(limit), get(id), is_pending(id)
+    mempool: Mempool  # len, size_bytes, ordered(limit, now_s), get(id), is_pending(id)
     policy: Policy  # name, model_hash
     events: EventHub  # the node publishes; /ws clients subscribe
     metrics: NodeMetrics  # the node updates; /metrics renders
@@ -88,6 +88,10 @@ class NodeService(Protocol):
 
     def status(self) -> dict[str, Any]:
         """GET /status: at least STATUS_KEYS, JSON-ready (hex for bytes)."""
+        ...
+
+    def now_s(self) -> float:
+        """The node's clock (the one its mempool is stamped with)."""
         ...
 
     async def submit_txs(self, raws: list[bytes]) -> list[SubmitResult]:

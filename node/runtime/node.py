@@ -348,6 +348,9 @@ class Node:
 
     # -- NodeService -----------------------------------------------------------------
 
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
     def status(self) -> dict[str, Any]:
         head = self.ledger.head
         return {
@@ -489,7 +492,7 @@ class Node:
             return None
         start_s = self.clock.monotonic_s()
         limits = BlockLimits(max_txs=ledger.max_block_txs, max_bytes=ledger.max_block_bytes)
-        candidates = self.mempool.select(limits)
+        candidates = self.mempool.select(limits, self.now_s())
         block, refused = ledger.build_block(
             candidates,
             proposer=self.node_id,

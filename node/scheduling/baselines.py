@@ -20,6 +20,9 @@
 from __future__ import annotations
 
 import heapq
+import math
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -54,56 +57,106 @@ class PackagePolicy(Policy):
         return np.asarray(txs.fee_rate, dtype=np.float64)
 
     def order(
-        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
-        n = len(pending)
-        if n == 0 or limits.max_txs <= 0:
-            return []
-        fee = np.asarray(pending.fee, dtype=np.float64)
-        size = np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
-        senders = pending.sender
-        # rows come grouped by sender, each group in nonce order
-        starts = [0] + [i for i in range(1, n) if senders[i] != senders[i - 1]]
-        ends = [*starts[1:], n]
-        heads = np.asarray(starts)
-        lengths = np.diff([*starts, n])
-        # every sender's first package, at once: the average rate of each
-        # prefix of its chain, the best of them (the shortest on ties)
-        fee_sum = np.cumsum(fee)
-        size_sum = np.cumsum(size)
-        fee_before = np.repeat(fee_sum[heads] - fee[heads], lengths)
-        size_before = np.repeat(size_sum[heads] - size[heads], lengths)
-        rates = (fee_sum - fee_before) / (size_sum - size_before)
-        best = np.maximum.reduceat(rates, heads)
-        rows = np.arange(n)
-        is_best = rates >= np.repeat(best, lengths)
-        stops = np.minimum.reduceat(np.where(is_best, rows, n), heads) + 1
-        fees, sizes = fee.tolist(), size.tolist()
+        return package_order(pending, np.asarray(pending.fee, dtype=np.float64), limits)
 
-        def best_prefix(head: int, end: int) -> tuple[float, int]:
-            """(best average fee rate of rows head..j, that j + 1), the shortest on ties."""
-            best_rate, stop, f, z = -1.0, head + 1, 0.0, 0.0
-            for row in range(head, end):  # a chain is short (max_nonce_gap)
-                f += fees[row]
-                z += sizes[row]
-                if f / z > best_rate:
-                    best_rate, stop = f / z, row + 1
-            return best_rate, stop
 
-        # (-rate, head row, stop row, end of the sender's rows); the head row
-        # is unique, so ties go to the sender whose rows come first
-        heap = list(zip((-best).tolist(), starts, stops.tolist(), ends, strict=True))
-        heapq.heapify(heap)
-        picks: list[int] = []
-        room = limits.max_bytes
-        while heap and len(picks) < limits.max_txs:
-            _, head, stop, end = heapq.heappop(heap)
-            row = head
-            while row < stop and len(picks) < limits.max_txs and sizes[row] <= room:
-                picks.append(row)
-                room -= int(pending.size[row])
-                row += 1
-            if row == stop and stop < end:
-                rate, next_stop = best_prefix(stop, end)
-                heapq.heappush(heap, (-rate, stop, next_stop, end))
-        return picks
+class _Walked(Policy):
+    """A registered policy's scores with another block walk (``NAME+WALK``)."""
+
+    inner_factory: ClassVar[Callable[..., Policy]]
+    walk: ClassVar[str]
+
+    def __init__(self, *, wrap: Policy | None = None, **options: object) -> None:
+        """``inner_factory(**options)``'s scores, or those of ``wrap``, an
+        instance built elsewhere (a learned policy with an in-memory model)."""
+        self.inner = wrap if wrap is not None else type(self).inner_factory(**options)
+        self.model_hash = self.inner.model_hash
+
+    def score(self, txs: TxColumns) -> np.ndarray:
+        return self.inner.score(txs)
+
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
+    ) -> list[int] | None:
+        worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
+        return package_order(pending, worth, limits)
+
+
+def with_walk(inner: Policy, walk: str) -> Policy:
+    """``inner`` (already built) with the block walk ``walk``."""
+    return walked_class(type(inner), walk)(wrap=inner)
+
+
+def walked_class(inner: Callable[..., Policy], walk: str) -> type[_Walked]:
+    """The policy class of ``NAME+WALK``: ``inner``'s scores, ``walk``'s blocks."""
+    name = getattr(inner, "name", "")
+    body: dict[str, object] = {
+        "name": f"{name}+{walk}",
+        "inner_factory": staticmethod(inner),
+        "walk": walk,
+        "uses_model": getattr(inner, "uses_model", False),
+        "bench_only": getattr(inner, "bench_only", False),
+    }
+    if walk == "greedy":  # no order(): the pool walks its cached scores
+        body["order"] = Policy.order
+    # a class per name, so that ``name`` stays a class attribute
+    return type(f"Walked[{name}+{walk}]", (_Walked,), body)
+
+
+def package_order(pending: TxColumns, worth: np.ndarray, limits: BlockLimits) -> list[int]:
+    """The package walk over ``pending`` (grouped by sender, each in nonce
+    order): a sender ranks by the best average ``worth`` per byte of its next
+    tx plus a run of its successors, and the block takes that whole run."""
+    n = len(pending)
+    if n == 0 or limits.max_txs <= 0:
+        return []
+    fee = np.asarray(worth, dtype=np.float64)  # the worth of each row, summed per package
+    size = np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
+    senders = pending.sender
+    # rows come grouped by sender, each group in nonce order
+    starts = [0] + [i for i in range(1, n) if senders[i] != senders[i - 1]]
+    ends = [*starts[1:], n]
+    heads = np.asarray(starts)
+    lengths = np.diff([*starts, n])
+    # every sender's first package, at once: the average rate of each
+    # prefix of its chain, the best of them (the shortest on ties)
+    fee_sum = np.cumsum(fee)
+    size_sum = np.cumsum(size)
+    fee_before = np.repeat(fee_sum[heads] - fee[heads], lengths)
+    size_before = np.repeat(size_sum[heads] - size[heads], lengths)
+    rates = (fee_sum - fee_before) / (size_sum - size_before)
+    best = np.maximum.reduceat(rates, heads)
+    rows = np.arange(n)
+    is_best = rates >= np.repeat(best, lengths)
+    stops = np.minimum.reduceat(np.where(is_best, rows, n), heads) + 1
+    fees, sizes = fee.tolist(), size.tolist()
+
+    def best_prefix(head: int, end: int) -> tuple[float, int]:
+        """(best average worth per byte of rows head..j, that j + 1), the shortest on ties."""
+        best_rate, stop, f, z = -math.inf, head + 1, 0.0, 0.0
+        for row in range(head, end):  # a chain is short (max_nonce_gap)
+            f += fees[row]
+            z += sizes[row]
+            if f / z > best_rate:
+                best_rate, stop = f / z, row + 1
+        return best_rate, stop
+
+    # (-rate, head row, stop row, end of the sender's rows); the head row
+    # is unique, so ties go to the sender whose rows come first
+    heap = list(zip((-best).tolist(), starts, stops.tolist(), ends, strict=True))
+    heapq.heapify(heap)
+    picks: list[int] = []
+    room = limits.max_bytes
+    while heap and len(picks) < limits.max_txs:
+        _, head, stop, end = heapq.heappop(heap)
+        row = head
+        while row < stop and len(picks) < limits.max_txs and sizes[row] <= room:
+            picks.append(row)
+            room -= int(pending.size[row])
+            row += 1
+        if row == stop and stop < end:
+            rate, next_stop = best_prefix(stop, end)
+            heapq.heappush(heap, (-rate, stop, next_stop, end))
+    return picks

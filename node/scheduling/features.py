@@ -30,7 +30,6 @@ FEATURE_NAMES = (
     "size",  # encoded bytes
     "log_fee_rate",  # log1p(fee per byte)
     "fee_rate_vs_recent",  # log_fee_rate minus its recent mean over all txs
-    "age_s",  # seconds between the tx's arrival and the batch's latest arrival
     "nonce_gap",  # nonce minus the sender's next nonce in the state
     "sender_log_count",  # log1p(txs seen from this sender, decayed over 10 half-lives)
     "sender_rate_tps",  # decayed rate of this sender's txs
@@ -218,19 +217,22 @@ class FeatureTracker:
 
         s_count, s_rate, s_fee = keyed(self._senders, self._senders_long, txs.sender)
         r_count, r_rate, r_fee = keyed(self._recipients, self._recipients_long, txs.recipient)
-        out[:, 0] = np.log1p(fee)
-        out[:, 1] = size
-        out[:, 2] = log_fee_rate
-        out[:, 3] = log_fee_rate - recent_fee
-        out[:, 4] = arrival.max() - arrival
-        out[:, 5] = np.asarray(txs.nonce_gap, dtype=np.float64)
-        out[:, 6] = s_count
-        out[:, 7] = s_rate
-        out[:, 8] = s_fee
-        out[:, 9] = r_count
-        out[:, 10] = r_rate
-        out[:, 11] = r_fee
-        out[:, 12] = all_w * lam
-        out[:, 13] = float(txs.pool_size)
-        out[:, 14] = float(txs.pool_bytes) / 1e6
+        columns: dict[str, np.ndarray | float] = {
+            "log_fee": np.log1p(fee),
+            "size": size,
+            "log_fee_rate": log_fee_rate,
+            "fee_rate_vs_recent": log_fee_rate - recent_fee,
+            "nonce_gap": np.asarray(txs.nonce_gap, dtype=np.float64),
+            "sender_log_count": s_count,
+            "sender_rate_tps": s_rate,
+            "sender_fee_vs_recent": s_fee,
+            "recipient_log_count": r_count,
+            "recipient_rate_tps": r_rate,
+            "recipient_fee_vs_recent": r_fee,
+            "arrival_rate_tps": all_w * lam,
+            "pool_size": float(txs.pool_size),
+            "pool_mbytes": float(txs.pool_bytes) / 1e6,
+        }
+        for j, name in enumerate(FEATURE_NAMES):
+            out[:, j] = columns[name]
         return out

@@ -2,9 +2,13 @@
 
 At admission the policy turns the batch into features (``features.py``,
 with its own history of every tx it has scored, in admission order) and
-calls the model ONCE for the whole batch; the mempool caches the scores,
-so building a block is a heap walk. The model predicts utility per byte
-(``oracle.label_priority``) from observable features only.
+calls the model ONCE for the whole batch; the mempool caches the scores.
+A block is built by the package walk (``baselines.package_order``) over the
+predicted worth, so a tx that unlocks a valuable successor is worth the
+pair, as Bitcoin Core's ancestor-package score. The model predicts what
+a tx is worth (its value weighted by how little it can wait:
+``oracle.label_worth``) from observable features only; the score is that
+prediction per byte of block space.
 
 The model comes from a file (``model.py``: JSON, never code), identified
 by its SHA-256. Without a path the policy loads the model shipped in
@@ -19,14 +23,17 @@ from typing import ClassVar
 import numpy as np
 
 from node.errors import ConfigError
+from node.scheduling.baselines import package_order
 from node.scheduling.features import FeatureTracker
 from node.scheduling.model import SchedulingModel, load_model, parse_hash
-from node.scheduling.policy import Policy, TxColumns, register
+from node.scheduling.policy import BlockLimits, Policy, TxColumns, register
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "default.json"
 #: ``sha256sum`` format ("HEX  default.json"): `sha256sum -c` checks it.
 DEFAULT_MODEL_HASH_PATH = MODELS_DIR / "default.json.sha256"
+#: What a model must predict: the utility a tx is worth (what training fits).
+MODEL_TARGET = "utility"
 
 
 def default_model_sha256() -> bytes:
@@ -61,9 +68,23 @@ class LearnedPolicy(Policy):
                 if model_hash is None:
                     model_hash = default_model_sha256()
             model = load_model(model_path, expected_sha256=model_hash)
+        if model.target != MODEL_TARGET:
+            raise ConfigError(
+                f"model {model.sha256.hex()[:16]} predicts {model.target!r}, the learned policy "
+                f"ranks by {MODEL_TARGET!r} (retrain it with `ordinet sched train`)",
+                code="bad_model",
+            )
         self.model = model
         self.model_hash = model.sha256
         self._tracker = FeatureTracker(model.half_life_s)
 
     def score(self, txs: TxColumns) -> np.ndarray:
-        return self.model.predict(self._tracker.features(txs))
+        worth = self.model.predict(self._tracker.features(txs))
+        return worth / np.maximum(np.asarray(txs.size, dtype=np.float64), 1.0)
+
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
+    ) -> list[int] | None:
+        # successor-aware: a tx that unlocks a valuable successor is worth the pair
+        worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
+        return package_order(pending, worth, limits)

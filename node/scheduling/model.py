@@ -2,20 +2,20 @@
 
 A model file is one JSON object (UTF-8, keys sorted, no whitespace)::
 
-    {"format": "ordinet-sched-model", "version": 1,
+    {"format": "ordinet-sched-model", "version": 2,
      "features": [FEATURE_NAMES...], "half_life_s": 30.0,
-     "target": "utility_per_byte",
-     "base": b, "scale": s,
+     "target": "utility_per_byte", "base": b,
      "trees": [{"left": [...], "right": [...], "feature": [...],
                 "threshold": [...], "value": [...]}, ...],
      "training": {...metadata...}}
 
 Each tree is stored as sklearn keeps it: node ``i`` is a leaf when
 ``left[i] == right[i] == -1``, otherwise a row goes to ``left[i]`` when
-``x[feature[i]] <= threshold[i]`` (x as float32, as sklearn compares) and
-to ``right[i]`` otherwise. The prediction is
-``base + scale * tree_1(x) + scale * tree_2(x) + ...`` summed in tree
-order, which is what sklearn's gradient boosting computes, to the bit.
+``x[feature[i]] <= threshold[i]`` (in float64, as sklearn's histogram
+gradient boosting compares) and to ``right[i]`` otherwise. A leaf's value
+already carries the learning rate. The prediction is
+``base + tree_1(x) + tree_2(x) + ...`` summed in tree order, which is what
+``HistGradientBoostingRegressor.predict`` computes, to the bit.
 
 Loading parses JSON (never pickle) and checks every field strictly: an
 integer is a JSON integer (not a bool, a float or a string), a number is
@@ -42,7 +42,7 @@ from node.errors import ConfigError
 from node.scheduling.features import FEATURE_NAMES
 
 MODEL_FORMAT = "ordinet-sched-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 # Bounds on what a file may ask of predict: per row, at most trees x depth steps.
 MAX_MODEL_NODES = 2_000_000
@@ -57,7 +57,6 @@ class TreeEnsemble:
     """Trees flattened into shared arrays; ``roots[t]`` is tree t's first node."""
 
     base: float
-    scale: float
     left: np.ndarray  # int64, -1 at leaves
     right: np.ndarray  # int64, -1 at leaves
     feature: np.ndarray  # int64, 0 at leaves
@@ -68,26 +67,26 @@ class TreeEnsemble:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """One prediction per row of ``x``: all trees at once, rows in slices."""
-        x32 = np.asarray(x, dtype=np.float32)
-        n = len(x32)
+        x = np.asarray(x, dtype=np.float64)
+        n = len(x)
         out = np.full(n, self.base, dtype=np.float64)
         if n == 0 or len(self.roots) == 0:
             return out
         step = max(1, _PREDICT_CELLS // len(self.roots))
         for start in range(0, n, step):
-            self._add_leaves(x32[start : start + step], out[start : start + step])
+            self._add_leaves(x[start : start + step], out[start : start + step])
         return out
 
-    def _add_leaves(self, x32: np.ndarray, out: np.ndarray) -> None:
-        node = np.repeat(self.roots[None, :], len(x32), axis=0)
-        rows = np.arange(len(x32))[:, None]
+    def _add_leaves(self, x: np.ndarray, out: np.ndarray) -> None:
+        node = np.repeat(self.roots[None, :], len(x), axis=0)
+        rows = np.arange(len(x))[:, None]
         for _ in range(self.depth):
-            go_left = x32[rows, self.feature[node]] <= self.threshold[node]
+            go_left = x[rows, self.feature[node]] <= self.threshold[node]
             child = np.where(go_left, self.left[node], self.right[node])
             node = np.where(child >= 0, child, node)
         leaf = self.value[node]
         for t in range(leaf.shape[1]):  # tree order, as sklearn sums
-            out += self.scale * leaf[:, t]
+            out += leaf[:, t]
 
 
 @dataclass(frozen=True)
@@ -109,37 +108,38 @@ def encode_model(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-def export_gradient_boosting(
-    gbr: Any, *, half_life_s: float, target: str, training: dict[str, Any]
+def export_hist_gradient_boosting(
+    hgb: Any, *, half_life_s: float, target: str, training: dict[str, Any]
 ) -> dict[str, Any]:
-    """The model document of a fitted ``GradientBoostingRegressor``."""
+    """The model document of a fitted ``HistGradientBoostingRegressor``
+    (numeric features, squared error; no categorical features)."""
+    if hgb.n_trees_per_iteration_ != 1:
+        raise ValueError("only a single-output regressor can be exported")
     trees = []
-    for estimator in gbr.estimators_[:, 0]:
-        t = estimator.tree_
-        leaf = t.children_left < 0
+    for (predictor,) in hgb._predictors:
+        nodes = predictor.nodes
+        leaf = nodes["is_leaf"].astype(bool)
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits cannot be exported")
+        threshold = np.where(leaf, 0.0, nodes["num_threshold"])
+        if not np.isfinite(threshold).all():
+            raise ValueError("a split on missing values only cannot be exported")
         trees.append(
             {
-                "left": [int(v) for v in t.children_left],
-                "right": [int(v) for v in t.children_right],
-                "feature": [
-                    0 if is_leaf else int(f) for f, is_leaf in zip(t.feature, leaf, strict=True)
-                ],
-                "threshold": [
-                    0.0 if is_leaf else float(v)
-                    for v, is_leaf in zip(t.threshold, leaf, strict=True)
-                ],
-                "value": [float(v) for v in t.value[:, 0, 0]],
+                "left": np.where(leaf, -1, nodes["left"].astype(np.int64)).tolist(),
+                "right": np.where(leaf, -1, nodes["right"].astype(np.int64)).tolist(),
+                "feature": np.where(leaf, 0, nodes["feature_idx"]).tolist(),
+                "threshold": threshold.tolist(),
+                "value": np.where(leaf, nodes["value"], 0.0).tolist(),
             }
         )
-    base = float(gbr.init_.predict(np.zeros((1, gbr.n_features_in_)))[0])
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "features": list(FEATURE_NAMES),
         "half_life_s": float(half_life_s),
         "target": target,
-        "base": base,
-        "scale": float(gbr.learning_rate),
+        "base": float(np.asarray(hgb._baseline_prediction).ravel()[0]),
         "trees": trees,
         "training": training,
     }
@@ -213,9 +213,7 @@ def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> Schedul
         raise check.fail("target", "a string", target)
     training = check.object(doc.get("training", {}), "training")
     check.plain_json(training, "training")
-    ensemble = _ensemble(
-        check, doc["trees"], check.number(doc["base"], "base"), check.number(doc["scale"], "scale")
-    )
+    ensemble = _ensemble(check, doc["trees"], check.number(doc["base"], "base"))
     return SchedulingModel(
         ensemble=ensemble,
         half_life_s=half_life,
@@ -225,7 +223,7 @@ def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> Schedul
     )
 
 
-_TOP_KEYS = ("base", "features", "format", "half_life_s", "scale", "target", "trees", "version")
+_TOP_KEYS = ("base", "features", "format", "half_life_s", "target", "trees", "version")
 _TREE_KEYS = ("left", "right", "feature", "threshold", "value")
 # int64 needs at most 19 digits; a longer literal is kept as a _LongInt so that
 # the field it sits in is named (int() of 4301+ digits raises a bare ValueError).
@@ -358,7 +356,7 @@ class _Fields:
                 raise self.fail(at, "a finite number", item)
 
 
-def _ensemble(check: _Fields, trees_value: Any, base: float, scale: float) -> TreeEnsemble:
+def _ensemble(check: _Fields, trees_value: Any, base: float) -> TreeEnsemble:
     trees = check.array(trees_value, "trees", None)
     if len(trees) > MAX_MODEL_TREES:
         raise check.fail("trees", f"a list of at most {MAX_MODEL_TREES} trees", trees)
@@ -414,7 +412,6 @@ def _ensemble(check: _Fields, trees_value: Any, base: float, scale: float) -> Tr
 
     return TreeEnsemble(
         base=base,
-        scale=scale,
         left=cat(lefts, np.int64),
         right=cat(rights, np.int64),
         feature=cat(features, np.int64),

@@ -1,11 +1,19 @@
-"""The oracle: a policy that reads a labelled workload's hidden labels.
+"""The oracles: policies that read a labelled workload's hidden labels.
 
-It ranks by ``label_priority``: the utility a tx is worth per byte of
-block space, with deadline-free txs (which lose nothing by waiting)
-discounted. That is the upper bound the learned policy is measured
-against, and the same quantity the learned model is trained to predict.
-It exists only in the bench: a node never has labels, and
-``load_policy`` refuses it.
+Both rank by what a tx is worth (``label_worth``: its value, weighted by
+how little it can wait) and exist only in the bench: a node never has
+labels, and ``load_policy`` refuses them.
+
+- ``label-greedy`` scores at admission, like every other policy, and lets
+  the mempool's heap walk take the best score first. It knows the labels
+  but is as blind as the others to nonce chains (a low-value tx can hold
+  up its sender's urgent successors) and to deadlines that pass while a
+  tx waits.
+- ``oracle`` re-scores at build time: a tx that can no longer make its
+  deadline is worth nothing, and a block is built by the package walk
+  (``baselines.package_order``), so a sender's first tx inherits its best
+  successors' worth. It is a strong heuristic, not an optimum: the LP
+  bound (``bound.py``) is the true upper bound of every policy.
 """
 
 from __future__ import annotations
@@ -15,33 +23,97 @@ from typing import ClassVar
 import numpy as np
 
 from node.errors import ConfigError
-from node.scheduling.policy import Policy, TxColumns, register
+from node.scheduling.baselines import package_order
+from node.scheduling.policy import BlockLimits, Policy, TxColumns, register
 
 #: A tx without a deadline earns its value whenever it is included, so it
 #: ranks below a tx of equal value per byte that must make a deadline.
 NO_DEADLINE_WEIGHT = 0.1
+#: A deadline up to this counts in full; a longer one can wait, and counts
+#: by URGENT_DEADLINE_S / deadline.
+URGENT_DEADLINE_S = 20.0
+
+
+def label_worth(value: np.ndarray, deadline_s: np.ndarray) -> np.ndarray:
+    """A tx's value weighted by how little it can wait: in full with a
+    deadline up to ``URGENT_DEADLINE_S``, by ``URGENT_DEADLINE_S / deadline``
+    with a longer one, by ``NO_DEADLINE_WEIGHT`` without. The oracles rank
+    by it and the learned model is trained to predict it."""
+    value = np.asarray(value, dtype=np.float64)
+    deadline = np.asarray(deadline_s, dtype=np.float64)
+    has = ~np.isnan(deadline)
+    weight = np.full(len(value), NO_DEADLINE_WEIGHT)
+    weight[has] = np.minimum(1.0, URGENT_DEADLINE_S / np.maximum(deadline[has], 1e-9))
+    return value * weight
 
 
 def label_priority(value: np.ndarray, deadline_s: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Utility per byte, deadline-free txs weighted by NO_DEADLINE_WEIGHT."""
-    value = np.asarray(value, dtype=np.float64)
-    weight = np.where(np.isnan(np.asarray(deadline_s, dtype=np.float64)), NO_DEADLINE_WEIGHT, 1.0)
-    return value * weight / np.maximum(np.asarray(size, dtype=np.float64), 1.0)
+    """``label_worth`` per byte of block space."""
+    return label_worth(value, deadline_s) / np.maximum(np.asarray(size, dtype=np.float64), 1.0)
+
+
+def _labels(txs: TxColumns, policy: str, needed: tuple[str, ...]) -> dict[str, np.ndarray]:
+    labels = txs.labels
+    if labels is None or any(k not in labels for k in needed):
+        raise ConfigError(
+            f"the {policy} policy needs the hidden labels ({', '.join(needed)}) of a "
+            "labelled workload: only `ordinet sched bench` can run it",
+            code="oracle_needs_labels",
+        )
+    return {k: np.asarray(labels[k]) for k in needed}
+
+
+@register
+class LabelGreedyPolicy(Policy):
+    """Knows each tx's worth at admission (bench only)."""
+
+    name = "label-greedy"
+    bench_only: ClassVar[bool] = True
+
+    def score(self, txs: TxColumns) -> np.ndarray:
+        labels = _labels(txs, self.name, ("value", "deadline_s"))
+        return label_priority(labels["value"], labels["deadline_s"], txs.size)
 
 
 @register
 class OraclePolicy(Policy):
-    """Knows each tx's value and deadline (bench only)."""
+    """Knows each tx's worth and deadline, and re-scores at build time (bench only)."""
 
     name = "oracle"
     bench_only: ClassVar[bool] = True
 
+    def __init__(self) -> None:
+        # (sender, nonce) -> row of the label arrays: worth while on time, and
+        # the last block time at which the tx is on time
+        self._row: dict[tuple[bytes, int], int] = {}
+        self._worth = np.zeros(1024)
+        self._last = np.zeros(1024)
+        self._used = 0
+
     def score(self, txs: TxColumns) -> np.ndarray:
-        labels = txs.labels
-        if labels is None or "value" not in labels or "deadline_s" not in labels:
-            raise ConfigError(
-                "the oracle policy needs the hidden labels (value, deadline_s) of a labelled "
-                "workload: only `ordinet sched bench` can run it",
-                code="oracle_needs_labels",
-            )
-        return label_priority(labels["value"], labels["deadline_s"], txs.size)
+        labels = _labels(txs, self.name, ("value", "deadline_s", "arrival_s"))
+        worth = label_worth(labels["value"], labels["deadline_s"])
+        last = labels["arrival_s"].astype(np.float64) + np.nan_to_num(
+            labels["deadline_s"].astype(np.float64), nan=np.inf
+        )
+        start, end = self._used, self._used + len(worth)
+        if end > len(self._worth):  # grow by doubling: amortised O(1) per tx
+            grown = max(end, 2 * len(self._worth))
+            self._worth = np.resize(self._worth, grown)
+            self._last = np.resize(self._last, grown)
+        self._worth[start:end], self._last[start:end] = worth, last
+        self._used = end
+        for i, key in enumerate(zip(txs.sender, txs.nonce.tolist(), strict=True)):
+            self._row[key] = start + i
+        return worth / np.maximum(np.asarray(txs.size, dtype=np.float64), 1.0)
+
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
+    ) -> list[int] | None:
+        rows = np.fromiter(
+            map(self._row.__getitem__, zip(pending.sender, pending.nonce.tolist(), strict=True)),
+            dtype=np.intp,
+            count=len(pending),
+        )
+        worth = np.where(now_s <= self._last[rows], self._worth[rows], 0.0)
+        return package_order(pending, worth, limits)

@@ -20,9 +20,15 @@ A researcher adds a policy in one file::
 and selects it with ``policy = "cheapest"`` in the node config or
 ``--policies cheapest`` on ``ordinet sched bench``. A policy that wants a
 different selection than "greedy by score under nonce order" overrides
-``order``.
+``order``, which sees the pending txs, their cached scores, the block
+limits and the block's time, so it can re-score at build time.
 
-Nothing here reads the clock: arrival times come in the columns.
+Every score-based policy also comes with either block walk: ``NAME+package``
+(a sender ranks by the best average worth per byte of its next tx and a run
+of its successors, worth = score x size: ``baselines.package_order``) and
+``NAME+greedy`` (the default heap walk, whatever ``order`` the policy has).
+
+Nothing here reads the clock: times come in the columns and as ``now_s``.
 """
 
 from __future__ import annotations
@@ -94,12 +100,16 @@ class Policy:
         raise NotImplementedError
 
     def order(
-        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
         """Optionally choose the block yourself: row indices in block order.
 
-        Return None (the default) to let the mempool take transactions
-        greedily by score, each sender's in nonce order, within ``limits``.
+        ``pending`` holds every executable pending tx (rows grouped by
+        sender, each in nonce order), ``scores`` their cached scores,
+        ``now_s`` the time of the block being built (the clock of
+        ``TxColumns.arrival_s``). Return None (the default) to let the
+        mempool take transactions greedily by score, each sender's in nonce
+        order, within ``limits``.
         An override must itself respect nonce order and the limits: the
         mempool checks and refuses a selection that does not.
         """
@@ -107,6 +117,8 @@ class Policy:
 
 
 _REGISTRY: dict[str, Callable[..., Policy]] = {}
+#: The block walks a policy name may ask for with a ``+WALK`` suffix.
+WALKS = ("package", "greedy")
 
 
 def register(cls: type[Policy]) -> type[Policy]:
@@ -122,14 +134,34 @@ def policy_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make_policy(name: str, **options: object) -> Policy:
-    """Build the policy registered as ``name`` (ValueError if unknown)."""
+def is_policy_name(name: str) -> bool:
+    """A registered name, or one with a ``+WALK`` suffix (``learned+greedy``)."""
+    return _factory(name) is not None
+
+
+def _factory(name: str) -> Callable[..., Policy] | None:
     _load_builtin()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
+    factory = _REGISTRY.get(name)
+    if factory is not None or "+" not in name:
+        return factory
+    base, walk = name.rsplit("+", 1)
+    inner = _REGISTRY.get(base)
+    if inner is None or walk not in WALKS:
+        return None
+    from node.scheduling.baselines import walked_class
+
+    return walked_class(inner, walk)
+
+
+def make_policy(name: str, **options: object) -> Policy:
+    """Build the policy registered as ``name``, or ``NAME+WALK`` (ValueError if unknown)."""
+    factory = _factory(name)
+    if factory is None:
         known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown scheduling policy {name!r} (known: {known})") from None
+        raise ValueError(
+            f"unknown scheduling policy {name!r} (known: {known}; each also as "
+            f"NAME+{'/NAME+'.join(WALKS)})"
+        )
     return factory(**options)
 
 
@@ -148,8 +180,7 @@ def load_policy(
     bench-only policy (the oracle), or model options for a policy that
     takes none.
     """
-    _load_builtin()
-    factory = _REGISTRY.get(name)
+    factory = _factory(name)
     if factory is None:
         known = ", ".join(
             n for n, f in sorted(_REGISTRY.items()) if not getattr(f, "bench_only", False)

@@ -172,7 +172,7 @@ def test_replacement_with_exactly_the_bump_replaces_the_old_tx(accounts: Account
     assert old.id not in pool and pool.get(old.id) is None
     assert new.id in pool and len(pool) == 1 and pool.size_bytes == new.size
     assert pool.stats()["replaced"] == 1
-    assert [tx.id for tx, _ in pool.ordered(10)] == [new.id]
+    assert [tx.id for tx, _ in pool.ordered(10, 0.0)] == [new.id]
 
 
 def test_replacement_below_the_bump_is_refused_and_the_old_tx_stays(accounts: Accounts) -> None:
@@ -233,11 +233,11 @@ def test_a_queued_tx_is_promoted_when_its_gap_fills(accounts: Accounts) -> None:
     later = [transfer(A, 1), transfer(A, 3), transfer(A, 2)]
     pool.admit(later, 0.0)
     assert pool.pending_count == 0 and pool.queued_count == 3
-    assert pool.ordered(10) == []
+    assert pool.ordered(10, 0.0) == []
     first = transfer(A, 0)
     pool.admit([first], 1.0)
     assert pool.pending_count == 4 and pool.queued_count == 0
-    assert [tx.nonce for tx, _ in pool.ordered(10)] == [0, 1, 2, 3]
+    assert [tx.nonce for tx, _ in pool.ordered(10, 0.0)] == [0, 1, 2, 3]
     assert pool.pending_nonce(A.address) == 4
 
 

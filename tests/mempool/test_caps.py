@@ -18,7 +18,7 @@ def test_when_full_the_lowest_tx_is_evicted_for_a_better_one(accounts: Accounts)
     newcomer = transfer(D, 0, fee=250)
     assert codes(pool.admit([newcomer], 1.0)) == [None]
     assert low.id not in pool and {mid.id, high.id, newcomer.id} <= set(
-        tx.id for tx, _ in pool.ordered(10)
+        tx.id for tx, _ in pool.ordered(10, 0.0)
     )
     assert len(pool) == 3 and pool.stats()["evicted"] == 1
 
@@ -101,11 +101,11 @@ def test_a_refusal_undoes_the_evictions_it_started(accounts: Accounts) -> None:
     pool = make_pool(accounts, max_bytes=3 * one)
     a, b, c = transfer(A, 0, fee=100), transfer(B, 0, fee=200), transfer(C, 0, fee=300)
     pool.admit([a, b, c], 0.0)
-    before = (pool.size_bytes, [tx.id for tx, _ in pool.ordered(10)])
+    before = (pool.size_bytes, [tx.id for tx, _ in pool.ordered(10, 0.0)])
     # outranks a (fee rate) but not b: it would need both gone
     big = transfer(D, 0, fee=150 * 2, data=bytes(one))
     assert codes(pool.admit([big], 1.0)) == ["mempool_full"]
-    assert (pool.size_bytes, [tx.id for tx, _ in pool.ordered(10)]) == before
+    assert (pool.size_bytes, [tx.id for tx, _ in pool.ordered(10, 0.0)]) == before
     assert pool.stats()["evicted"] == 0
     # and the restored txs are still evictable, cheapest first
     assert codes(pool.admit([transfer(E, 0, fee=250)], 2.0)) == [None]
@@ -140,7 +140,7 @@ def test_a_lower_nonce_makes_room_by_dropping_the_senders_own_tail(accounts: Acc
     pool.admit([transfer(A, 0), transfer(A, 2), far], 0.0)
     assert codes(pool.admit([transfer(A, 1)], 1.0)) == [None]
     assert far.id not in pool
-    assert [tx.nonce for tx, _ in pool.ordered(10)] == [0, 1, 2]
+    assert [tx.nonce for tx, _ in pool.ordered(10, 0.0)] == [0, 1, 2]
     assert pool.stats()["evicted"] == 1
 
 

@@ -33,10 +33,10 @@ def test_expiry_of_a_middle_nonce_queues_its_successors(accounts: Accounts) -> N
     assert pool.pending_count == 3
     assert pool.expire(601.0) == [a1.id]
     assert pool.is_pending(a0.id) and not pool.is_pending(a2.id)
-    assert [tx for tx in pool.select(ROOMY)] == [a0]
+    assert [tx for tx in pool.select(ROOMY, 0.0)] == [a0]
     # refilling the hole promotes the successor again
     pool.admit([transfer(A, 1, fee=1)], 602.0)
-    assert [tx.nonce for tx in pool.select(ROOMY)] == [0, 1, 2]
+    assert [tx.nonce for tx in pool.select(ROOMY, 0.0)] == [0, 1, 2]
 
 
 def test_on_block_removes_included_txs_and_keeps_the_rest_executable(
@@ -45,14 +45,14 @@ def test_on_block_removes_included_txs_and_keeps_the_rest_executable(
     pool = make_pool(accounts)
     txs = [transfer(A, n, fee=100 - n) for n in range(5)] + [transfer(B, 0, fee=1)]
     pool.admit(txs, 0.0)
-    block = pool.select(BlockLimits(max_txs=3, max_bytes=10**6))
+    block = pool.select(BlockLimits(max_txs=3, max_bytes=10**6), 0.0)
     assert [tx.id for tx in block] == [tx.id for tx in txs[:3]]
     accounts.apply(block)
     pool.on_block(block, 10.0)
     assert not any(tx.id in pool for tx in block)
     assert len(pool) == 3 and pool.pending_count == 3
     assert pool.stats()["included"] == 3
-    assert [tx.nonce for tx in pool.select(ROOMY) if tx.sender == A.address] == [3, 4]
+    assert [tx.nonce for tx in pool.select(ROOMY, 0.0) if tx.sender == A.address] == [3, 4]
 
 
 def test_a_conflicting_tx_in_a_block_drops_the_pooled_one(accounts: Accounts) -> None:
@@ -75,7 +75,7 @@ def test_on_block_drops_what_the_sender_can_no_longer_afford(accounts: Accounts)
     spend = transfer(A, 0, fee=0, amount=750)  # leaves 250: two of the four
     accounts.apply([spend])
     pool.on_block([spend], 1.0)
-    assert [tx.id for tx in pool.select(ROOMY)] == [tx.id for tx in mine[:2]]
+    assert [tx.id for tx in pool.select(ROOMY, 0.0)] == [tx.id for tx in mine[:2]]
     assert len(pool) == 2 and pool.stats()["dropped"] == 2
 
 
@@ -103,14 +103,14 @@ def test_readmit_brings_back_the_txs_of_a_reverted_block(accounts: Accounts) -> 
     pool = make_pool(accounts)
     txs = [transfer(A, 0), transfer(A, 1), transfer(A, 2)]
     pool.admit(txs, 0.0)
-    block = pool.select(BlockLimits(max_txs=2, max_bytes=10**6))
+    block = pool.select(BlockLimits(max_txs=2, max_bytes=10**6), 0.0)
     accounts.apply(block)
     pool.on_block(block, 1.0)
     assert pool.queued_count == 0 and pool.pending_count == 1
     # the block is reverted: the state goes back, its txs come back
     accounts.set(A, balance=accounts.table[A.address][0] + 202, nonce=0)
     assert codes(pool.readmit(block, 2.0)) == [None, None]
-    assert [tx.id for tx in pool.select(ROOMY)] == [tx.id for tx in txs]
+    assert [tx.id for tx in pool.select(ROOMY, 0.0)] == [tx.id for tx in txs]
 
 
 def test_a_sender_whose_nonce_went_back_waits_for_the_gap(accounts: Accounts) -> None:

@@ -188,7 +188,7 @@ class MempoolMachine(RuleBasedStateMachine):
     @rule(max_txs=st.integers(0, 10), max_bytes_in_txs=st.integers(0, 10))
     def commit_block(self, max_txs: int, max_bytes_in_txs: int) -> None:
         limits = BlockLimits(max_txs=max_txs, max_bytes=max_bytes_in_txs * ONE_TX + 50)
-        block = self.pool.select(limits)
+        block = self.pool.select(limits, 0.0)
         assert len(block) <= limits.max_txs
         assert sum(tx.size for tx in block) <= limits.max_bytes
         assert all(self.pool.is_pending(tx.id) for tx in block)
@@ -271,7 +271,7 @@ class MempoolMachine(RuleBasedStateMachine):
     @invariant()
     def candidates_respect_nonce_order(self) -> None:
         seen: dict[bytes, int] = {}
-        for tx, _ in self.pool.ordered(len(self.pool)):
+        for tx, _ in self.pool.ordered(len(self.pool), 0.0):
             expected = seen.get(tx.sender, self.accounts.table[tx.sender][1])
             assert tx.nonce == expected
             seen[tx.sender] = expected + 1

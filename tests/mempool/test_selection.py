@@ -27,20 +27,25 @@ def test_select_keeps_each_senders_nonce_order(accounts: Accounts) -> None:
     a = [transfer(A, n, fee=10 + 1000 * n) for n in range(4)]
     b0 = transfer(B, 0, fee=500)
     pool.admit([a[3], a[1], b0, a[0], a[2]], 0.0)
-    assert pool.select(ROOMY) == [b0, *a]
+    assert pool.select(ROOMY, 0.0) == [b0, *a]
 
 
 def test_select_takes_only_pending_txs(accounts: Accounts) -> None:
     pool = make_pool(accounts)
     pool.admit([transfer(A, 0), transfer(A, 2), transfer(B, 1)], 0.0)
-    assert nonces(pool.select(ROOMY)) == [(A.address, 0)]
+    assert nonces(pool.select(ROOMY, 0.0)) == [(A.address, 0)]
 
 
 def test_select_stops_at_the_tx_limit(accounts: Accounts) -> None:
     pool = make_pool(accounts)
     pool.admit([transfer(A, n, fee=100 - n) for n in range(10)], 0.0)
-    assert [tx.nonce for tx in pool.select(BlockLimits(max_txs=4, max_bytes=10**6))] == [0, 1, 2, 3]
-    assert pool.select(BlockLimits(max_txs=0, max_bytes=10**6)) == []
+    assert [tx.nonce for tx in pool.select(BlockLimits(max_txs=4, max_bytes=10**6), 0.0)] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert pool.select(BlockLimits(max_txs=0, max_bytes=10**6), 0.0) == []
 
 
 def test_a_tx_too_big_for_the_bytes_left_is_skipped_with_its_senders_rest(
@@ -52,7 +57,7 @@ def test_a_tx_too_big_for_the_bytes_left_is_skipped_with_its_senders_rest(
     b1 = transfer(B, 1, fee=10**6)
     a = [transfer(A, n, fee=100) for n in range(3)]
     pool.admit([big_b0, b1, *a], 0.0)
-    block = pool.select(BlockLimits(max_txs=10, max_bytes=2 * one + 1))
+    block = pool.select(BlockLimits(max_txs=10, max_bytes=2 * one + 1), 0.0)
     # B's head does not fit: B is done; A fills what is left
     assert block == a[:2]
     assert sum(tx.size for tx in block) <= 2 * one + 1
@@ -61,7 +66,7 @@ def test_a_tx_too_big_for_the_bytes_left_is_skipped_with_its_senders_rest(
 def test_select_does_not_remove_anything(accounts: Accounts) -> None:
     pool = make_pool(accounts)
     pool.admit([transfer(A, n) for n in range(3)], 0.0)
-    assert pool.select(ROOMY) == pool.select(ROOMY) and len(pool) == 3
+    assert pool.select(ROOMY, 0.0) == pool.select(ROOMY, 0.0) and len(pool) == 3
 
 
 def test_fee_policy_takes_the_highest_fee_rate_first(accounts: Accounts) -> None:
@@ -70,8 +75,8 @@ def test_fee_policy_takes_the_highest_fee_rate_first(accounts: Accounts) -> None
     small = transfer(B, 0, fee=200)  # ~1.3 per byte
     cheap = transfer(C, 0, fee=10)
     pool.admit([cheap, big_fee_big_tx, small], 0.0)
-    assert pool.select(ROOMY) == [small, big_fee_big_tx, cheap]
-    scores = [score for _, score in pool.ordered(3)]
+    assert pool.select(ROOMY, 0.0) == [small, big_fee_big_tx, cheap]
+    scores = [score for _, score in pool.ordered(3, 0.0)]
     assert scores == [small.fee_rate, big_fee_big_tx.fee_rate, cheap.fee_rate]
 
 
@@ -81,8 +86,8 @@ def test_fifo_policy_takes_arrival_order_whatever_the_fee(accounts: Accounts) ->
     pool.admit([first], 1.0)
     pool.admit([second], 2.0)
     pool.admit([third], 3.0)
-    assert pool.select(ROOMY) == [first, second, third]
-    assert [score for _, score in pool.ordered(3)] == [-1.0, -2.0, -3.0]
+    assert pool.select(ROOMY, 0.0) == [first, second, third]
+    assert [score for _, score in pool.ordered(3, 0.0)] == [-1.0, -2.0, -3.0]
 
 
 def test_ties_go_to_the_tx_admitted_first(accounts: Accounts) -> None:
@@ -91,16 +96,16 @@ def test_ties_go_to_the_tx_admitted_first(accounts: Accounts) -> None:
         same = [transfer(w, 0, fee=100) for w in (D, B, A, C)]
         pool.admit(same[:2], 5.0)  # one batch, one arrival time: batch order
         pool.admit(same[2:], 5.0)
-        assert pool.select(ROOMY) == same, policy.name
+        assert pool.select(ROOMY, 0.0) == same, policy.name
 
 
 def test_ordered_is_select_without_the_byte_limit(accounts: Accounts) -> None:
     pool = make_pool(accounts)
     pool.admit([transfer(A, n, fee=50 + n) for n in range(3)] + [transfer(B, 0, fee=51)], 0.0)
-    shown = pool.ordered(3)
-    assert [tx for tx, _ in shown] == pool.select(BlockLimits(max_txs=3, max_bytes=10**6))
+    shown = pool.ordered(3, 0.0)
+    assert [tx for tx, _ in shown] == pool.select(BlockLimits(max_txs=3, max_bytes=10**6), 0.0)
     assert [score for _, score in shown] == [pool.score_of(tx.id) for tx, _ in shown]
-    assert pool.ordered(0) == []
+    assert pool.ordered(0, 0.0) == []
 
 
 class CheapestFirst(Policy):
@@ -111,7 +116,9 @@ class CheapestFirst(Policy):
     def score(self, txs: TxColumns) -> np.ndarray:
         return np.asarray(txs.fee, dtype=np.float64)
 
-    def order(self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits) -> list[int]:
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
+    ) -> list[int]:
         rows = sorted(range(len(pending)), key=lambda i: (int(pending.nonce_gap[i]), scores[i]))
         return rows[: limits.max_txs]
 
@@ -120,8 +127,8 @@ def test_a_policy_may_choose_the_block_itself(accounts: Accounts) -> None:
     pool = make_pool(accounts, policy=CheapestFirst())
     a0, a1, b0 = transfer(A, 0, fee=300), transfer(A, 1, fee=1), transfer(B, 0, fee=200)
     pool.admit([a0, a1, b0], 0.0)
-    assert pool.select(ROOMY) == [b0, a0, a1]
-    assert [tx for tx, _ in pool.ordered(2)] == [b0, a0]
+    assert pool.select(ROOMY, 0.0) == [b0, a0, a1]
+    assert [tx for tx, _ in pool.ordered(2, 0.0)] == [b0, a0]
 
 
 class Reckless(Policy):
@@ -135,7 +142,9 @@ class Reckless(Policy):
     def score(self, txs: TxColumns) -> np.ndarray:
         return np.zeros(len(txs))
 
-    def order(self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits) -> list[int]:
+    def order(
+        self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
+    ) -> list[int]:
         return self.picks
 
 
@@ -154,14 +163,14 @@ def test_a_policys_order_that_breaks_the_rules_is_refused_by_name(
     pool = make_pool(accounts, policy=Reckless(picks))
     pool.admit([transfer(A, 0), transfer(A, 1), transfer(B, 0)], 0.0)
     with pytest.raises(ValueError, match=rf"reckless.*{complaint}"):
-        pool.select(BlockLimits(max_txs=2, max_bytes=10**6))
+        pool.select(BlockLimits(max_txs=2, max_bytes=10**6), 0.0)
 
 
 def test_a_policys_order_over_the_byte_limit_is_refused(accounts: Accounts) -> None:
     pool = make_pool(accounts, policy=Reckless([0, 1]))
     pool.admit([transfer(A, 0), transfer(A, 1)], 0.0)
     with pytest.raises(ValueError, match="bytes"):
-        pool.select(BlockLimits(max_txs=2, max_bytes=transfer(A, 0).size))
+        pool.select(BlockLimits(max_txs=2, max_bytes=transfer(A, 0).size), 0.0)
 
 
 # -- the heap walk against a readable reference -------------------------
@@ -216,4 +225,4 @@ def test_select_matches_the_reference_walk(
     pool.admit(txs, 0.0, signatures_checked=True)
     pooled = [tx for tx in dict.fromkeys(txs) if tx.id in pool]  # first copies only
     limits = BlockLimits(max_txs=max_txs, max_bytes=max_bytes)
-    assert pool.select(limits) == reference_select(pooled, limits)
+    assert pool.select(limits, 0.0) == reference_select(pooled, limits)

@@ -95,6 +95,9 @@ class LocalNode:
 
     # -- NodeService ------------------------------------------------------------
 
+    def now_s(self) -> float:
+        return self.now_ms / 1000
+
     def status(self) -> dict[str, Any]:
         head = self.ledger.head
         return {
@@ -151,7 +154,7 @@ class LocalNode:
             elif isinstance(action, RequestProposal):
                 limits = BlockLimits(self.ledger.max_block_txs, self.ledger.max_block_bytes)
                 block, _ = self.ledger.build_block(
-                    self.mempool.select(limits),
+                    self.mempool.select(limits, self.now_s()),
                     proposer=self.validator.address,
                     timestamp_ms=action.timestamp_ms,
                     last_commit=action.last_commit,

@@ -89,7 +89,7 @@ def mixed_report(tmp_path_factory: pytest.TempPathFactory) -> BenchReport:
     path.write_bytes(model.model_bytes)
     return run_bench(
         bench_trace,
-        ["fifo", "fee", "learned", "oracle"],
+        ["fifo", "fee", "learned", "label-greedy", "oracle"],
         BlockProduction(),
         workload="mixed",
         seed=MIXED_BENCH_SEED,

@@ -106,7 +106,7 @@ def test_fair_fee_orders_a_real_pool_and_a_node_can_configure_it() -> None:
     quiet = tx(2, 0)
     results = pool.admit([*flood, quiet], 0.0, signatures_checked=True)
     assert all(r.accepted for r in results)
-    block = pool.select(BlockLimits(max_txs=2, max_bytes=10**6))
+    block = pool.select(BlockLimits(max_txs=2, max_bytes=10**6), 0.0)
     # the flooder's first tx came before anyone sent more: full rate, earliest;
     # the quiet sender's tx outranks every later flood tx
     assert [t.id for t in block] == [flood[0].id, quiet.id]
@@ -117,11 +117,11 @@ def test_package_takes_a_cheap_parent_for_its_rich_child() -> None:
     parent, child = _tx(1, 0, fee=1), _tx(1, 1, fee=10_000)
     middling = _tx(2, 0, fee=3_000)
     pool.admit([parent, child, middling], 0.0, signatures_checked=True)
-    assert pool.select(BlockLimits(max_txs=2, max_bytes=10**6)) == [parent, child]
+    assert pool.select(BlockLimits(max_txs=2, max_bytes=10**6), 0.0) == [parent, child]
     # fee alone ranks the parent last, and so never reaches the child in time
     fee_pool = _pool("fee")
     fee_pool.admit([parent, child, middling], 0.0, signatures_checked=True)
-    assert fee_pool.select(BlockLimits(max_txs=2, max_bytes=10**6)) == [middling, parent]
+    assert fee_pool.select(BlockLimits(max_txs=2, max_bytes=10**6), 0.0) == [middling, parent]
 
 
 def test_package_ranks_a_sender_again_from_its_new_next_tx() -> None:
@@ -131,7 +131,7 @@ def test_package_ranks_a_sender_again_from_its_new_next_tx() -> None:
     pool.admit([rich, poor, other], 0.0, signatures_checked=True)
     # the best package of sender 1 is its first tx alone; then its second
     # competes on its own rate, below sender 2's
-    assert pool.select(BlockLimits(max_txs=3, max_bytes=10**6)) == [rich, other, poor]
+    assert pool.select(BlockLimits(max_txs=3, max_bytes=10**6), 0.0) == [rich, other, poor]
 
 
 def _reference_package_order(
@@ -171,7 +171,7 @@ def test_package_matches_the_brute_force_package_rule(
     pool = _pool("package")
     txs = {(s, n): _tx(s, n, fee) for s, chain in enumerate(chains) for n, fee in enumerate(chain)}
     pool.admit(list(txs.values()), 0.0, signatures_checked=True)
-    block = pool.select(BlockLimits(max_txs=max_txs, max_bytes=10**9))
+    block = pool.select(BlockLimits(max_txs=max_txs, max_bytes=10**9), 0.0)
     sized = [
         [(fee, len(txs[(s, n)].encode())) for n, fee in enumerate(c)] for s, c in enumerate(chains)
     ]
@@ -187,4 +187,4 @@ def test_package_stops_a_sender_at_a_tx_that_does_not_fit() -> None:
     other = _tx(2, 0, fee=100)
     pool.admit([small, big, other], 0.0, signatures_checked=True)
     room = len(small.encode()) + len(other.encode()) + 10
-    assert pool.select(BlockLimits(max_txs=10, max_bytes=room)) == [small, other]
+    assert pool.select(BlockLimits(max_txs=10, max_bytes=room), 0.0) == [small, other]

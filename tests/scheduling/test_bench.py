@@ -48,7 +48,10 @@ def test_learned_beats_fee_and_fifo_and_nears_the_oracle(mixed_report: BenchRepo
 
 def test_oracle_dominates_on_its_own_objective(mixed_report: BenchReport) -> None:
     u = {name: m.utility for name, m in mixed_report.policies.items()}
-    assert u["oracle"] >= max(u["fifo"], u["fee"], u["learned"])
+    assert u["oracle"] >= max(u["fifo"], u["fee"], u["learned"], u["label-greedy"])
+    # the admission-time label greedy is blind to nonce chains: the learned
+    # policy's package walk may beat it; the LP bound is above all (test_bound.py)
+    assert u["label-greedy"] >= max(u["fifo"], u["fee"])
 
 
 def test_oracle_dominates_when_only_labels_tell(tiny_spec: dict) -> None:
@@ -135,12 +138,12 @@ def test_results_files_follow_the_schema(tmp_path: Path, mixed_report: BenchRepo
     assert [p.name for p in paths] == ["results.json", "results.csv", "results.png"]
     doc = json.loads((tmp_path / "results.json").read_text())
     assert set(doc) == {"workload", "seed", "policies"}
-    assert list(doc["policies"]) == ["fifo", "fee", "learned", "oracle"]
+    assert list(doc["policies"]) == ["fifo", "fee", "learned", "label-greedy", "oracle"]
     for metrics in doc["policies"].values():
         assert set(metrics) == POLICY_KEYS
         assert set(metrics["latency_p99_s_by_class"]) == {"urgent", "bulk"}
     rows = (tmp_path / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("policy,utility,fee_revenue,") and len(rows) == 5
+    assert rows[0].startswith("policy,utility,fee_revenue,") and len(rows) == 6
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

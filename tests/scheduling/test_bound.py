@@ -142,7 +142,16 @@ def test_the_bound_is_above_every_policy_replay(workload: str, seed: int) -> Non
     production = BlockProduction()
     report = run_bench(
         trace,
-        ["fifo", "fee", "fair-fee", "package", "learned", "oracle"],
+        [
+            "fifo",
+            "fee",
+            "fair-fee",
+            "package",
+            "learned",
+            "learned+greedy",
+            "label-greedy",
+            "oracle",
+        ],
         production,
         workload=workload,
         seed=seed,

@@ -9,7 +9,7 @@ import numpy as np
 from node.scheduling.features import FEATURE_NAMES, FeatureTracker
 from node.scheduling.policy import TxColumns
 
-BATCH_DEPENDENT = {"age_s", "pool_size", "pool_mbytes"}
+BATCH_DEPENDENT = {"pool_size", "pool_mbytes"}
 
 
 def _columns(rows: range, rng: np.random.Generator, times: np.ndarray) -> TxColumns:

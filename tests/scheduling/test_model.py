@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from node.errors import ConfigError
 from node.research.replay import BlockProduction
@@ -16,7 +16,7 @@ from node.scheduling.features import FEATURE_NAMES
 from node.scheduling.learned import LearnedPolicy, default_model_sha256
 from node.scheduling.model import (
     encode_model,
-    export_gradient_boosting,
+    export_hist_gradient_boosting,
     file_sha256,
     load_model,
     parse_model,
@@ -28,8 +28,11 @@ def test_numpy_evaluation_equals_sklearn_predict() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, len(FEATURE_NAMES))) * rng.uniform(0.1, 100, len(FEATURE_NAMES))
     y = np.sin(x[:, 0]) + x[:, 3] * (x[:, 7] > 0) + rng.normal(scale=0.1, size=len(x))
-    gbr = GradientBoostingRegressor(n_estimators=40, max_depth=5, random_state=0).fit(x, y)
-    doc = export_gradient_boosting(gbr, half_life_s=30.0, target="t", training={})
+    monotonic = [1, -1] + [0] * (len(FEATURE_NAMES) - 2)
+    gbr = HistGradientBoostingRegressor(
+        max_iter=40, max_depth=5, monotonic_cst=monotonic, early_stopping=False, random_state=0
+    ).fit(x, y)
+    doc = export_hist_gradient_boosting(gbr, half_life_s=30.0, target="t", training={})
     model = parse_model(encode_model(doc), "test")
     probe = rng.normal(size=(5000, len(FEATURE_NAMES))) * 50
     probe[:100] = x[:100]  # rows the trees were fitted on: values right at thresholds

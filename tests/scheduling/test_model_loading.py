@@ -98,13 +98,12 @@ def test_a_5000_digit_integer_is_a_config_error_naming_its_field(tiny_model: Pat
         (("trees", 2, "left", 0), 2**64, "trees[2].left[0]", "a later node"),
         (("base",), None, "base", "a finite number, got null"),
         (("base",), "1", "base", "a finite number, got '1'"),
-        (("scale",), True, "scale", "got true"),
         (("half_life_s",), 0, "half_life_s", "a finite number > 0"),
         (("half_life_s",), "30", "half_life_s", "a finite number > 0"),
         (("target",), 7, "target", "a string"),
-        (("version",), True, "version", "1"),
-        (("version",), 1.0, "version", "1"),
-        (("version",), 2, "version", "1"),
+        (("version",), True, "version", "2"),
+        (("version",), 2.0, "version", "2"),
+        (("version",), 1, "version", "2"),
         (("format",), "pickle", "format", "'ordinet-sched-model'"),
         (("features",), ["fee"], "features", "retrain"),
         (("training",), [], "training", "an object"),
@@ -148,8 +147,8 @@ def test_unknown_keys_and_unequal_arrays_are_refused(tiny_model: Path) -> None:
     doc["payload"] = "x"
     _refused(_model_text(doc), field="payload", expected="unknown key")
     doc = _doc(tiny_model)
-    del doc["scale"]
-    _refused(_model_text(doc), field="scale", expected="missing")
+    del doc["base"]
+    _refused(_model_text(doc), field="base", expected="missing")
     doc = _doc(tiny_model)
     doc["trees"][4]["value"].pop()
     n = len(doc["trees"][4]["left"])
@@ -165,7 +164,7 @@ def test_tree_depth_is_bounded(tiny_model: Path) -> None:
     deepest = parse_model(_model_text(doc), "model.json")
     assert deepest.ensemble.depth == MAX_TREE_DEPTH
     x = np.zeros((3, len(FEATURE_NAMES)))
-    assert np.allclose(deepest.predict(x), doc["base"] + doc["scale"] * 1.0)
+    assert np.allclose(deepest.predict(x), doc["base"] + 1.0)
     doc["trees"] = [_chain(1), _chain(MAX_TREE_DEPTH + 1)]
     _refused(_model_text(doc), field="trees[1]", expected=f"deeper than {MAX_TREE_DEPTH}")
     # the finding: a 100k-deep chain made one predict take ~2 s; now it is refused at load

@@ -23,6 +23,7 @@ from testnetkit import ordinet
 from node.client import Client
 from node.config import load_config, resolve_policy_modules
 from node.errors import OrdinetError
+from node.scheduling.policy import load_policy
 from node.testnet.display import proposer_table
 from node.testnet.manifest import load_manifest
 from node.testnet.network import Testnet
@@ -101,6 +102,22 @@ def test_each_node_config_gets_its_own_policy_with_absolute_plugin_paths(
         "learned",
         "fee",
     ]
+
+
+def test_a_node_table_model_is_written_with_its_hash(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'nodes = 2\n[[node]]\nindex = 1\npolicy = "learned"\n'
+        f'model_path = "{os.path.relpath(DEFAULT_MODEL, tmp_path)}"\n'
+        f'model_hash = "{DEFAULT_MODEL_HASH}"\n'
+    )
+    net = Testnet.create(load_profile(path).check(), tmp_path / "net")
+    first, second = (load_config(n.home / "config.toml").scheduling for n in net.nodes)
+    assert (first.policy, first.model_path, first.model_sha256) == ("fee", None, None)
+    assert (second.policy, second.model_sha256) == ("learned", DEFAULT_MODEL_HASH)
+    assert second.model_path == DEFAULT_MODEL.resolve()
+    policy = load_policy("learned", model_path=second.model_path, model_hash=second.model_sha256)
+    assert policy.model_hash.hex() == DEFAULT_MODEL_HASH
 
 
 @pytest.mark.usefixtures("clean_registry")

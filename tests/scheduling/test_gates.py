@@ -17,6 +17,9 @@ from node.research.train import TrainConfig, train
 from node.scheduling.learned import DEFAULT_MODEL_PATH
 
 SHIPPED = "shipped"
+# training five models and replaying 45 traces under nine policies takes
+# minutes: more than the suite's per-test default on a busy 2-core machine
+pytestmark = pytest.mark.timeout(3600)
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from node.errors import ConfigError
+from node.research.bounds import bound_of_trace
 from node.research.replay import BlockProduction, Replayer, ReplayResult
 from node.research.stats import Estimate, mean_ci, paired_ratio_ci
 from node.research.trace import Trace, read_trace
@@ -262,7 +263,9 @@ def run_bench(
     start = dict(start_nonces or {})
     if train_frac is not None:
         if start:
-            raise ConfigError("--train-frac trains on a head the cold start drops: give one")
+            raise ConfigError(
+                "give either a cold start or --train-frac, not both: each cuts the trace"
+            )
         head, trace = trace.split(train_frac)
         start = head.next_nonces()  # the bench starts where the head left off
         config = train_config or TrainConfig(seed=seed, production=production)
@@ -286,8 +289,6 @@ def run_bench(
     blocks = production.block_count(trace)
     for name in policies:
         if name == BOUND:
-            from node.research.bounds import bound_of_trace
-
             report.bound_utility = round(bound_of_trace(trace, production, start).utility, 6)
             if progress is not None:
                 progress(f"seed {seed} {name}", 1, 1)

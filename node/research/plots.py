@@ -121,10 +121,11 @@ def write_plots(series: BenchSeries, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     _class_metric(ax, series, "deadline_hit_rate", "deadline hit rate")
     save(fig, CLASS_HIT_RATE_PNG)
-    fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 4.2), squeeze=False)
-    for ax, c in zip(axes[0], classes, strict=True):
-        _latency_cdf(ax, series, c)
-    save(fig, CLASS_LATENCY_PNG)
+    if classes:  # none when only the bound ran
+        fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 4.2), squeeze=False)
+        for ax, c in zip(axes[0], classes, strict=True):
+            _latency_cdf(ax, series, c)
+        save(fig, CLASS_LATENCY_PNG)
     if with_bound:
         fig, ax = plt.subplots(figsize=(6, 4.2))
         _bound_fraction(ax, series)

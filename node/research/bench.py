@@ -564,7 +564,7 @@ def run_seeds(
         trace = workload.trace(seed, duration_s)
         start: dict[str, int] = {}
         if cold_start:
-            trace, start = trace.sorted_by_arrival().second_half()
+            trace, start = trace.second_half()
         runs.append(
             run_bench(
                 trace,

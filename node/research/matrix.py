@@ -184,7 +184,7 @@ def run_matrix(
             trace = w.trace(seed, duration_s)
             start: dict[str, int] = {}
             if cold_start:
-                trace, start = trace.sorted_by_arrival().second_half()
+                trace, start = trace.second_half()
             trace = trace.sorted_by_arrival()
             replayer = Replayer(trace, start)
             for name in MATRIX_BASELINES:

@@ -163,7 +163,9 @@ def matrix_heatmap(report: MatrixReport, path: Path) -> None:
         for j, c in enumerate(names):
             e = report.cells[(r, c)].ratio
             text = "-" if e is None else f"{e.mean:.2f}\n[{e.lo:.2f}, {e.hi:.2f}]"
-            ax.text(j, i, text, ha="center", va="center", fontsize="small")
+            dark = e is not None and abs(e.mean - 1.0) > 0.6 * spread
+            color = "white" if dark else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize="small", color=color)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("benched on")

@@ -21,6 +21,7 @@ seeds, so the gates measure generalisation to unseen traces.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -164,7 +165,7 @@ def evaluate(
     names, paths = list(models), list(models.values())
     report = GateReport(seeds=tuple(seeds), models=names)
     jobs = [(case, seed) for case in cases for seed in seeds]
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    with _pool(processes) as pool:
         futures = [
             pool.submit(_cell, case, seed, paths, with_bound and seed == seeds[0])
             for case, seed in jobs
@@ -187,12 +188,20 @@ def evaluate(
     return report
 
 
+def _pool(processes: int) -> ProcessPoolExecutor:
+    # spawned, not forked: a fork of a process whose OpenMP runtime already ran
+    # (scikit-learn's histogram gradient boosting) can crash in the child
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+    )
+
+
 def train_recipe_models(
     out_dir: Path, seeds: Sequence[int] = TRAINING_SEEDS, processes: int = 2
 ) -> dict[str, Path]:
     """The default recipe trained with each seed: {"seed S": model path}."""
     paths = {f"recipe seed {s}": out_dir / f"recipe-{s}.json" for s in seeds}
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    with _pool(processes) as pool:
         for future in [
             pool.submit(train_recipe, s, p) for s, p in zip(seeds, paths.values(), strict=True)
         ]:

@@ -17,7 +17,7 @@ import pytest
 from nodekit import REPO
 
 from node.runtime.home import init_homes
-from node.scheduling.model import file_sha256
+from node.scheduling.model import MODEL_VERSION, file_sha256
 from node.wallet import Wallet
 
 ORDINET_SCRIPT = Path(sys.executable).parent / "ordinet"
@@ -213,7 +213,9 @@ def test_run_with_a_bad_model_file_exits_2_naming_the_file(tmp_path: Path) -> No
     home = init_homes(tmp_path / "home", consensus="poa").nodes[0].path
     model = tmp_path / "evil.json"
     shipped = (REPO / "node" / "scheduling" / "models" / "default.json").read_text()
-    model.write_text(shipped.replace('"version":1', '"version":' + "9" * 5000))
+    version = f'"version":{MODEL_VERSION}'
+    assert version in shipped
+    model.write_text(shipped.replace(version, '"version":' + "9" * 5000))
     config = home / "config.toml"
     text = config.read_text().replace(
         "[scheduling]",

@@ -134,6 +134,10 @@ def test_up_on_a_port_held_by_a_plain_socket_fails_naming_it(
     assert _all_stopped(home)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _pids_recorded(home: Path, nodes: int) -> bool:
     try:
         manifest = load_manifest(home)
@@ -151,8 +155,10 @@ def test_an_interrupt_during_start_up_stops_everything(
     homes.append(home)
     argv = [sys.executable, "-m", "node", "testnet", "up", "--nodes", "3", "--accounts", "1",
             "--home", str(home), *(["--detach"] if detach else [])]  # fmt: skip
+    # SIGINT's default action in the child even when this suite runs as a
+    # background job (which starts with SIGINT ignored, and children inherit that)
     up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
+                          stdin=subprocess.DEVNULL, preexec_fn=_default_sigint)  # fmt: skip
     try:
         wait_until(lambda: _pids_recorded(home, 3), "up to start its nodes")
         up.send_signal(sig)  # before the nodes are up: they take seconds to connect

@@ -395,9 +395,10 @@ class Mempool:
         """Step 6, in batch order; rewrites the results of batch members
         that a later member pushed out. Each entry keeps its tx's labels."""
         accepted_at: dict[bytes, int] = {}
+        columns = None if labels is None else {k: np.asarray(v).tolist() for k, v in labels.items()}
         for i, score in zip(rows, scores, strict=True):
             tx, tx_id = txs[i], ids[i]
-            row_labels = None if labels is None else {k: v[i] for k, v in labels.items()}
+            row_labels = None if columns is None else {k: v[i] for k, v in columns.items()}
             refusal, message, replaced, evicted = self._insert(
                 tx, tx_id, sizes[i], score, accounts[tx.sender], now_s, row_labels
             )
@@ -542,7 +543,10 @@ class Mempool:
     def _choose(self, limits: BlockLimits, now_s: float) -> list[PoolEntry]:
         if self._policy_orders:
             columns, scores, rows = pending_columns(
-                self._queues.values(), len(self._entries), self._bytes
+                self._queues.values(),
+                len(self._entries),
+                self._bytes,
+                with_labels=self._policy.bench_only,  # only the oracles read labels
             )
             picks = self._policy.order(columns, scores, limits, now_s)
             if picks is not None:

@@ -56,11 +56,11 @@ def greedy(queues: Iterable[SenderQueue], max_txs: int, max_bytes: int) -> list[
 
 
 def pending_columns(
-    queues: Iterable[SenderQueue], pool_size: int, pool_bytes: int
+    queues: Iterable[SenderQueue], pool_size: int, pool_bytes: int, *, with_labels: bool = False
 ) -> tuple[TxColumns, np.ndarray, list[PoolEntry]]:
     """The pending txs as policy columns (rows grouped by sender, each in
-    nonce order; with their labels when every one has some), their cached
-    scores, and the entry behind each row."""
+    nonce order; ``with_labels``, their labels when every one has some),
+    their cached scores, and the entry behind each row."""
     rows: list[PoolEntry] = []
     gaps: list[int] = []
     for q in queues:
@@ -69,8 +69,8 @@ def pending_columns(
             gaps.append(position)
     txs = [e.tx for e in rows]
     labels = None
-    known = [e.labels for e in rows if e.labels is not None]  # the bench's labelled txs
-    if rows and len(known) == len(rows):
+    known = [e.labels for e in rows if e.labels is not None] if with_labels else []
+    if rows and len(known) == len(rows):  # the bench's labelled txs
         labels = {k: np.array([row[k] for row in known]) for k in known[0]}
     columns = TxColumns(
         arrival_s=np.array([e.arrival_s for e in rows], dtype=np.float64),

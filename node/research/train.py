@@ -138,8 +138,7 @@ def training_set(traces: Sequence[Trace], config: TrainConfig) -> TrainingSet:
         ordered = trace.sorted_by_arrival()
         replayers = [Replayer(ordered)]
         if config.cold_starts and len(ordered) >= 2:
-            head, tail = ordered.split(0.5)
-            replayers.append(Replayer(tail, head.next_nonces()))
+            replayers.append(Replayer(*ordered.second_half()))
         for replayer in replayers:
             for name in config.behaviours:
                 parts.append(_record(replayer, make_policy(name), config))

@@ -80,8 +80,7 @@ class _Walked(Policy):
     def order(
         self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
-        worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
-        return package_order(pending, worth, limits)
+        return package_by_score(pending, scores, limits)
 
 
 def with_walk(inner: Policy, walk: str) -> Policy:
@@ -103,6 +102,12 @@ def walked_class(inner: Callable[..., Policy], walk: str) -> type[_Walked]:
         body["order"] = Policy.order
     # a class per name, so that ``name`` stays a class attribute
     return type(f"Walked[{name}+{walk}]", (_Walked,), body)
+
+
+def package_by_score(pending: TxColumns, scores: np.ndarray, limits: BlockLimits) -> list[int]:
+    """The package walk of a score-per-byte policy: worth = score x size."""
+    worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
+    return package_order(pending, worth, limits)
 
 
 def package_order(pending: TxColumns, worth: np.ndarray, limits: BlockLimits) -> list[int]:

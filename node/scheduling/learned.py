@@ -3,7 +3,7 @@
 At admission the policy turns the batch into features (``features.py``,
 with its own history of every tx it has scored, in admission order) and
 calls the model ONCE for the whole batch; the mempool caches the scores.
-A block is built by the package walk (``baselines.package_order``) over the
+A block is built by the package walk (``baselines.package_by_score``) over the
 predicted worth, so a tx that unlocks a valuable successor is worth the
 pair, as Bitcoin Core's ancestor-package score. The model predicts what
 a tx is worth (its value weighted by how little it can wait:
@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from node.errors import ConfigError
-from node.scheduling.baselines import package_order
+from node.scheduling.baselines import package_by_score
 from node.scheduling.features import FeatureTracker
 from node.scheduling.model import SchedulingModel, load_model, parse_hash
 from node.scheduling.policy import BlockLimits, Policy, TxColumns, register
@@ -86,5 +86,4 @@ class LearnedPolicy(Policy):
         self, pending: TxColumns, scores: np.ndarray, limits: BlockLimits, now_s: float
     ) -> list[int] | None:
         # successor-aware: a tx that unlocks a valuable successor is worth the pair
-        worth = scores * np.maximum(np.asarray(pending.size, dtype=np.float64), 1.0)
-        return package_order(pending, worth, limits)
+        return package_by_score(pending, scores, limits)

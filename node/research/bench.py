@@ -56,6 +56,7 @@ from node.research.workloads import WorkloadSpec, generate, load_workload
 from node.scheduling.baselines import with_walk
 from node.scheduling.learned import LearnedPolicy
 from node.scheduling.model import parse_model
+from node.scheduling.oracle import in_time
 from node.scheduling.policy import ZERO_HASH, Policy, is_policy_name, make_policy, policy_names
 
 #: The name of the LP upper bound among ``--policies`` (not a replay).
@@ -150,7 +151,7 @@ def measure(trace: Trace, result: ReplayResult) -> PolicyMetrics:
     included = ~np.isnan(result.included_s)
     latency = result.included_s - trace.arrival_s
     has_deadline = ~np.isnan(trace.deadline_s)
-    on_time = included & (~has_deadline | (latency <= np.where(has_deadline, trace.deadline_s, 0)))
+    on_time = included & in_time(latency, trace.deadline_s)
     classes = np.asarray(trace.tx_class)
     by_class = {}
     for c in trace.classes:

@@ -47,6 +47,14 @@ def label_worth(value: np.ndarray, deadline_s: np.ndarray) -> np.ndarray:
     return value * weight
 
 
+def in_time(latency_s: np.ndarray, deadline_s: np.ndarray) -> np.ndarray:
+    """Whether a tx included ``latency_s`` after its arrival made its
+    deadline (none: always): the bench's metric and the oracle's expiry."""
+    deadline = np.asarray(deadline_s, dtype=np.float64)
+    has = ~np.isnan(deadline)
+    return ~has | (np.asarray(latency_s, dtype=np.float64) <= np.where(has, deadline, 0.0))
+
+
 def label_priority(value: np.ndarray, deadline_s: np.ndarray, size: np.ndarray) -> np.ndarray:
     """``label_worth`` per byte of block space."""
     return label_worth(value, deadline_s) / np.maximum(np.asarray(size, dtype=np.float64), 1.0)
@@ -98,8 +106,7 @@ class OraclePolicy(Policy):
         if len(pending) == 0:
             return []
         labels = _labels(pending, self.name, ORACLE_LABELS)
-        deadline = labels["deadline_s"].astype(np.float64)
         latency = now_s - labels["arrival_s"].astype(np.float64)
-        on_time = np.isnan(deadline) | (latency <= np.where(np.isnan(deadline), 0.0, deadline))
-        worth = np.where(on_time, label_worth(labels["value"], deadline), 0.0)
+        on_time = in_time(latency, labels["deadline_s"])
+        worth = np.where(on_time, label_worth(labels["value"], labels["deadline_s"]), 0.0)
         return package_order(pending, worth, limits)

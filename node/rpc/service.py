@@ -22,7 +22,7 @@ Contract for implementers:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +32,7 @@ from node.types import Transaction
 if TYPE_CHECKING:
     from node.ledger import Ledger
     from node.mempool import Mempool
+    from node.mempool.pool import AdmitResult
     from node.rpc.events import EventHub
     from node.rpc.metrics import NodeMetrics
     from node.scheduling.policy import Policy
@@ -120,12 +121,13 @@ class NodeService(Protocol):
 
 
 def admit_encoded(
-    mempool: Mempool, raws: Sequence[bytes], now_s: float
+    admit: Callable[[Sequence[Transaction]], list[AdmitResult]], raws: Sequence[bytes]
 ) -> tuple[list[SubmitResult], list[Transaction]]:
-    """Decode ``raws`` and admit the decodable ones in one mempool batch.
+    """Decode ``raws`` and ``admit`` the decodable ones as one batch.
 
-    Returns one SubmitResult per raw (in order) and the transactions the
-    pool accepted (to gossip). The shared first half of ``submit_txs``.
+    Returns one SubmitResult per raw (in order) and the transactions
+    admitted. The shared first half of ``submit_txs``: ``admit`` is the
+    node's ``NodeCore.receive_txs`` (or a bare pool's ``admit`` in tests).
     """
     results: list[SubmitResult | None] = [None] * len(raws)
     txs: list[Transaction] = []
@@ -139,7 +141,7 @@ def admit_encoded(
         slots.append(i)
     accepted: list[Transaction] = []
     if txs:
-        answers = mempool.admit(txs, now_s)
+        answers = admit(txs)
         for i, tx, answer in zip(slots, txs, answers, strict=True):
             results[i] = SubmitResult(answer.tx_id, answer.accepted, answer.message, answer.code)
             if answer.accepted:

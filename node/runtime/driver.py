@@ -1,17 +1,14 @@
-"""The consensus driver: feeds a live engine its events, one at a time, in
-order, and carries out the actions it returns, in order.
+"""The live I/O of a node: real timers, a real network, a real nonce search.
 
-This is the live twin of node/sim/simulator.py: the same engine, the same
-events and actions, but real timers (``loop.call_at`` on the monotonic
-clock), a real network (the host's transport) and a real nonce search (in
-a thread, in batches, so that it can be interrupted). Everything that
-reaches the engine goes through ONE queue drained by ONE task, so the
-engine never sees two events at once and the ledger changes only inside
-an engine step.
-
-The driver knows nothing of the mempool, the RPC or the P2P wire: what an
-action means for the node (send this, build a block, a block was
-committed) is the ``DriverHost``'s business (the Node).
+``ConsensusDriver`` is the runtime's ``NodeIO`` (node/core/io.py): the
+twin of the simulator's, with timers on the event loop (``loop.call_at``
+on the monotonic clock), the P2P transport behind ``Network`` and the
+nonce search in a thread, in batches, so that it can be interrupted.
+Everything that reaches the node's ``NodeCore`` goes through ONE queue
+drained by ONE task, so the engine never sees two events at once and the
+ledger changes only inside a step. What an action means is ``NodeCore``'s
+business (its one interpreter); this module only moves events in and
+I/O out.
 """
 
 from __future__ import annotations
@@ -20,36 +17,24 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from node import crypto
-from node.consensus.engine import Engine
 from node.consensus.events import (
-    Action,
-    Broadcast,
-    CancelTimer,
-    Committed,
     Event,
     MessageReceived,
-    Mine,
     MinedNonce,
     PeerId,
-    PeerMisbehaved,
-    ProposalReady,
-    Readmit,
-    ReportEvidence,
-    RequestProposal,
-    Reverted,
-    Send,
-    SetTimer,
-    StopMining,
     TimerFired,
     TimerKey,
 )
 from node.runtime.clock import Clock
-from node.types import Block, Commit, Transaction
+from node.types import Transaction
+
+if TYPE_CHECKING:
+    from node.core import NodeCore
 
 log = logging.getLogger("node.consensus")
 
@@ -58,32 +43,24 @@ log = logging.getLogger("node.consensus")
 _EVENTS_PER_TURN = 64
 
 
-class DriverHost(Protocol):
-    """What the node does with an engine's actions."""
+class Network(Protocol):
+    """The node's side of the P2P network, as the driver uses it."""
 
     def broadcast(self, message: Any) -> None: ...
 
     def send(self, peer: PeerId, message: Any) -> None: ...
 
-    def build_proposal(self, request: RequestProposal) -> Block | None: ...
+    def relay_txs(self, txs: Sequence[Transaction], origin: PeerId | None) -> None: ...
 
-    def on_committed(self, block: Block, proof: Commit | None) -> None: ...
-
-    def on_reverted(self, height: int, blocks: tuple[Block, ...]) -> None: ...
-
-    def on_readmit(self, txs: tuple[Transaction, ...]) -> None: ...
-
-    def on_evidence(self, evidence: Any) -> None: ...
-
-    def on_misbehaved(self, peer: PeerId, reason: str) -> None: ...
+    def penalise(self, peer: PeerId, reason: str) -> None: ...
 
     def on_message_done(self, peer: PeerId, message: Any, raw: bytes, accepted: bool) -> None:
-        """After the engine took a peer's message (``raw``: its encoding);
-        ``accepted``: the engine found no fault in it."""
+        """After the node took a peer's consensus message (``raw``: its
+        encoding); ``accepted``: the engine found no fault in it."""
         ...
 
     def after_event(self) -> None:
-        """After every event the engine handled (its state may have moved)."""
+        """After every event the node handled (its engine may have moved)."""
         ...
 
 
@@ -116,20 +93,23 @@ class _MiningJob:
 
 
 class ConsensusDriver:
-    """Runs one engine on the event loop. ``run()`` is its one long-lived task."""
+    """Runs one node's core on the event loop. ``run()`` is its one long-lived task.
+
+    Built before the core it drives (the core needs its I/O): ``attach``
+    the core before ``run``.
+    """
 
     def __init__(
         self,
         *,
-        engine: Engine,
-        host: DriverHost,
+        net: Network,
         clock: Clock,
         executor: Executor,
         mine_batch: int = 200_000,
         max_network_backlog: int = 4096,
     ) -> None:
-        self.engine = engine
-        self.host = host
+        self.net = net
+        self._core: NodeCore | None = None
         self.clock = clock
         self.executor = executor
         self.mine_batch = mine_batch
@@ -143,6 +123,40 @@ class ConsensusDriver:
         self._stopping = False
         self.events = 0
         self.step_s_total = 0.0
+
+    def attach(self, core: NodeCore) -> None:
+        self._core = core
+
+    @property
+    def core(self) -> NodeCore:
+        assert self._core is not None, "attach the core first"
+        return self._core
+
+    # -- NodeIO: the clock and the network ------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+    def perf_s(self) -> float:
+        return self.clock.monotonic_s()
+
+    def broadcast(self, message: Any) -> None:
+        self.net.broadcast(message)
+
+    def send(self, peer: PeerId, message: Any) -> None:
+        self.net.send(peer, message)
+
+    def relay_txs(self, txs: Sequence[Transaction], origin: PeerId | None) -> None:
+        self.net.relay_txs(txs, origin)
+
+    def penalise(self, peer: PeerId, reason: str) -> None:
+        self.net.penalise(peer, reason)
+
+    def queue(self, event: Event) -> None:
+        self._push(_Item(event))
 
     # -- feeding --------------------------------------------------------------------
 
@@ -182,7 +196,7 @@ class ConsensusDriver:
     async def run(self) -> None:
         """Start the engine, then handle events until cancelled."""
         try:
-            self._perform(self.engine.start(self.clock.now_ms()))
+            self.core.start()
             while True:
                 if not self._queue:
                     self._wake.clear()
@@ -205,59 +219,27 @@ class ConsensusDriver:
                 del self._timers[event.key]
             self.events += 1
             start_s = self.clock.monotonic_s()
-            actions = self.engine.step(event, self.clock.now_ms())
+            misbehaved = self.core.step(event)
             self.step_s_total += self.clock.monotonic_s() - start_s
-            misbehaved = self._perform(actions)
             if item.raw is not None:
                 assert isinstance(event, MessageReceived)
-                self.host.on_message_done(event.peer, event.message, item.raw, not misbehaved)
-            self.host.after_event()
+                self.net.on_message_done(event.peer, event.message, item.raw, not misbehaved)
+            self.net.after_event()
         finally:
             if item.raw is not None:
                 self._net_slots.release()
             if item.done is not None and not item.done.done():
                 item.done.set_result(None)
 
-    # -- actions ----------------------------------------------------------------------
+    # -- NodeIO: timers ---------------------------------------------------------------
 
-    def _perform(self, actions: list[Action]) -> bool:
-        """Carry out ``actions`` in order; True if one said a peer misbehaved."""
-        misbehaved = False
-        host = self.host
-        for action in actions:
-            if isinstance(action, Broadcast):
-                host.broadcast(action.message)
-            elif isinstance(action, Send):
-                host.send(action.peer, action.message)
-            elif isinstance(action, SetTimer):
-                self._set_timer(action.key, action.at_ms)
-            elif isinstance(action, CancelTimer):
-                entry = self._timers.pop(action.key, None)
-                if entry is not None:
-                    entry[1].cancel()
-            elif isinstance(action, RequestProposal):
-                block = host.build_proposal(action)
-                if block is not None:
-                    self._push(_Item(ProposalReady(action, block)))
-            elif isinstance(action, Committed):
-                host.on_committed(action.block, action.proof)
-            elif isinstance(action, Reverted):
-                host.on_reverted(action.height, action.blocks)
-            elif isinstance(action, Readmit):
-                host.on_readmit(action.txs)
-            elif isinstance(action, Mine):
-                self._start_mining(action)
-            elif isinstance(action, StopMining):
-                if self._mining is not None and self._mining.job == action.job:
-                    self._stop_mining()
-            elif isinstance(action, ReportEvidence):
-                host.on_evidence(action.evidence)
-            elif isinstance(action, PeerMisbehaved):
-                misbehaved = True
-                host.on_misbehaved(action.peer, action.reason)
-            else:
-                raise AssertionError(f"unknown action {action!r}")
-        return misbehaved
+    def set_timer(self, key: TimerKey, at_ms: int) -> None:
+        self._set_timer(key, at_ms)
+
+    def cancel_timer(self, key: TimerKey) -> None:
+        entry = self._timers.pop(key, None)
+        if entry is not None:
+            entry[1].cancel()
 
     def _set_timer(self, key: TimerKey, at_ms: int) -> None:
         old = self._timers.pop(key, None)
@@ -274,19 +256,23 @@ class ConsensusDriver:
     def _timer_due(self, key: TimerKey, seq: int) -> None:
         self._push(_Item(TimerFired(key), timer_seq=seq))
 
-    # -- mining -----------------------------------------------------------------------
+    # -- NodeIO: the nonce search ----------------------------------------------------------
 
-    def _start_mining(self, action: Mine) -> None:
+    def mine(self, job_id: int, prefix: bytes, target: bytes) -> None:
         self._stop_mining()
         if self._stopping:
             return
-        job = _MiningJob(action.job)
+        job = _MiningJob(job_id)
         job.task = asyncio.get_running_loop().create_task(
-            self._mine(job, action.prefix, action.target), name=f"mine-{action.job}"
+            self._mine(job, prefix, target), name=f"mine-{job_id}"
         )
         self._mine_tasks.add(job.task)
         job.task.add_done_callback(self._mine_tasks.discard)
         self._mining = job
+
+    def stop_mining(self, job: int) -> None:
+        if self._mining is not None and self._mining.job == job:
+            self._stop_mining()
 
     def _stop_mining(self) -> None:
         job, self._mining = self._mining, None

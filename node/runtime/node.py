@@ -23,7 +23,6 @@ The Node plays three roles towards the parts it wires:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +32,8 @@ from aiohttp import web
 
 from node import __version__
 from node.config import NodeConfig
-from node.consensus import SignatureVerifier, create_engine
 from node.consensus.engine import Engine
-from node.consensus.events import BlockReceived, PeerId, RequestProposal
-from node.consensus.ledger_app import LedgerApp
+from node.consensus.events import BlockReceived, PeerId
 from node.consensus.messages import (
     Message,
     ProposalMsg,
@@ -44,11 +41,11 @@ from node.consensus.messages import (
     VoteMsg,
     decode_message,
 )
+from node.core import NodeCore, Observer
 from node.errors import ConfigError, DecodeError, InvalidSignature, InvalidTransaction
 from node.genesis import Genesis
 from node.httpserve import HttpLimits, HttpServer
 from node.ledger import Ledger
-from node.mempool import Mempool
 from node.mempool.config import Refusal
 from node.p2p import (
     Blocks,
@@ -68,7 +65,7 @@ from node.runtime.clock import Clock
 from node.runtime.driver import ConsensusDriver
 from node.runtime.sync import BlockSync
 from node.scheduling.plugins import ensure_entry_point_policies, load_policy_modules
-from node.scheduling.policy import BlockLimits, Policy, load_policy
+from node.scheduling.policy import Policy, load_policy
 from node.types import ZERO_HASH, Block, Commit, Transaction
 from node.wallet import Wallet
 
@@ -92,7 +89,6 @@ _HOUSEKEEPING_S = 5.0
 # Refusals by which a peer shows that it relays what it should not.
 _PEER_FAULTS = frozenset({Refusal.INVALID_SIGNATURE.value, Refusal.WRONG_CHAIN_ID.value})
 
-EVIDENCE_META_KEY = "evidence"
 # The engines' periodic re-send timer (status and own messages); all three use it.
 GOSSIP_TIMER = ("gossip", 0, 0)
 
@@ -131,7 +127,7 @@ def build_node(config: NodeConfig) -> Node:
         raise
 
 
-class Node:
+class Node(Observer):
     """A running (or ready to run) Ordinet node. Implements NodeService."""
 
     def __init__(
@@ -154,25 +150,11 @@ class Node:
         self.clock = Clock()
         self.events = EventHub()
         self.metrics = NodeMetrics()
-        self.mempool = Mempool(
-            chain_id=self.chain_id,
-            accounts=self._account_of,
-            policy=policy,
-            config=config.mempool,
-        )
         self.is_validator = genesis.validator(self.node_id) is not None
         signs = config.consensus.validator and (self.is_validator or genesis.consensus == "pow")
         options: dict[str, Any] = {}
         if config.consensus.gossip_interval_ms:
             options["gossip_interval_ms"] = config.consensus.gossip_interval_ms
-        self.verifier = SignatureVerifier()
-        self.engine: Engine = create_engine(
-            genesis,
-            LedgerApp(ledger),
-            seed=key.seed if signs else None,
-            verifier=self.verifier,
-            **options,
-        )
         self.signing = signs
         self._relayed = _RELAYED[config.consensus.relay]
         # one thread: the nonce search (GIL released) and batch signature checks
@@ -186,12 +168,26 @@ class Node:
             head=lambda: (self.ledger.height, self.ledger.head.hash),
         )
         self.driver = ConsensusDriver(
-            engine=self.engine,
-            host=self,
+            net=self,
             clock=self.clock,
             executor=self.executor,
             mine_batch=config.consensus.mine_batch,
         )
+        self.core = NodeCore(
+            genesis=genesis,
+            ledger=ledger,
+            policy=policy,
+            io=self.driver,
+            key_seed=key.seed,
+            signs=signs,
+            observer=self,
+            mempool_config=config.mempool,
+            engine_options=options,
+        )
+        self.driver.attach(self.core)
+        self.mempool = self.core.mempool
+        self.engine: Engine = self.core.engine
+        self.verifier = self.core.verifier
         self.sync = BlockSync(
             transport=self.transport,
             driver=self.driver,
@@ -203,7 +199,6 @@ class Node:
             mempool_stats=self.mempool.stats, p2p_snapshot=self.transport.metrics_snapshot
         )
         self.metrics.height.set(ledger.height)
-        self.evidence: list[dict[str, Any]] = self._load_evidence()
         self._admitted_s: dict[bytes, float] = {}
         self._serving_reads = asyncio.Semaphore(_SERVING_READS)
         self._step: tuple[int, int, str] | None = None
@@ -372,7 +367,7 @@ class Node:
             "validator": self.signing,
             "genesis_hash": self.genesis_hash.hex(),
             "p2p_port": self.transport.listen_port,
-            "evidence": len(self.evidence),
+            "evidence": len(self.core.evidence),
             "version": __version__,
         }
 
@@ -384,7 +379,7 @@ class Node:
 
     def consensus_status(self) -> dict[str, Any]:
         out = self.engine.status()
-        out["recorded_evidence"] = list(self.evidence)
+        out["recorded_evidence"] = list(self.core.evidence)
         return out
 
     async def admin_block_peers(self, node_ids: list[bytes]) -> None:
@@ -398,20 +393,14 @@ class Node:
 
     # -- transactions ------------------------------------------------------------------
 
-    def _account_of(self, address: bytes) -> tuple[int, int]:
-        account = self.ledger.account(address)
-        return account.balance, account.nonce
-
     async def _admit_raw(self, raws: Sequence[bytes], origin: bytes | None) -> list[SubmitResult]:
         """Decode and admit a batch (signatures checked in one call), relay the
         accepted txs; from a peer, txs that no honest peer relays cost it."""
-        results, accepted = admit_encoded(self.mempool, raws, self.clock.now_s())
-        if accepted:
+        results, accepted = admit_encoded(lambda txs: self.core.receive_txs(txs, origin), raws)
+        if accepted and len(self._admitted_s) < _MAX_TRACKED_TXS:
             mono_s = self.clock.monotonic_s()
-            if len(self._admitted_s) < _MAX_TRACKED_TXS:
-                for tx in accepted:
-                    self._admitted_s[tx.id] = mono_s
-            self.transport.queue_txs([tx.encode() for tx in accepted], origin=origin)
+            for tx in accepted:
+                self._admitted_s[tx.id] = mono_s
         if origin is not None:
             # A peer relays only what it admitted: undecodable bytes, a bad
             # signature or another chain's tx means it does not check, or lies.
@@ -475,7 +464,7 @@ class Node:
             )
         return Blocks(tuple(entries))
 
-    # -- the driver's DriverHost -------------------------------------------------------------
+    # -- the driver's Network ------------------------------------------------------------
 
     def broadcast(self, message: Message) -> None:
         # The engine re-sends its own messages on purpose (peers that restarted
@@ -486,42 +475,36 @@ class Node:
         assert isinstance(peer, bytes)
         self.transport.send(peer, Consensus(message.encode()))
 
-    def build_proposal(self, request: RequestProposal) -> Block | None:
-        ledger = self.ledger
-        if ledger.height + 1 != request.height:
-            return None
-        start_s = self.clock.monotonic_s()
-        limits = BlockLimits(max_txs=ledger.max_block_txs, max_bytes=ledger.max_block_bytes)
-        candidates = self.mempool.select(limits, self.now_s())
-        block, refused = ledger.build_block(
-            candidates,
-            proposer=self.node_id,
-            timestamp_ms=request.timestamp_ms,
-            policy=self.policy.name,
-            model_hash=self.policy.model_hash,
-            last_commit=request.last_commit,
-            pow_target=request.pow_target if request.pow_target is not None else ZERO_HASH,
-        )
-        if refused:
-            # The state cannot execute these: left in the pool, each would be
-            # picked again for every block and hold back its sender's later nonces.
-            self.mempool.remove([tx.id for tx, _ in refused])
-        elapsed_s = self.clock.monotonic_s() - start_s
-        self.metrics.block_build_seconds.observe(elapsed_s)
+    def relay_txs(self, txs: Sequence[Transaction], origin: PeerId | None) -> None:
+        assert origin is None or isinstance(origin, bytes)
+        self.transport.queue_txs([tx.encode() for tx in txs], origin=origin)
+
+    def penalise(self, peer: PeerId, reason: str) -> None:
+        log.warning("consensus.peer_misbehaved peer=%s reason=%s", _short(peer), _slug(reason))
+        if isinstance(peer, bytes):
+            self.transport.penalise(peer, f"consensus:{_slug(reason)}"[:100])
+
+    def on_message_done(self, peer: PeerId, message: Any, raw: bytes, accepted: bool) -> None:
+        if accepted and isinstance(message, self._relayed):
+            self.transport.broadcast(Consensus(raw), exclude=peer)  # type: ignore[arg-type]
+
+    def after_event(self) -> None:
+        self._note_step()
+
+    # -- the core's Observer -------------------------------------------------------------
+
+    def on_built(self, block: Block, refused: int, build_s: float) -> None:
+        self.metrics.block_build_seconds.observe(build_s)
         log.debug(
-            "node.built height=%d round=%d txs=%d refused=%d build_ms=%.1f",
-            request.height,
-            request.round,
+            "node.built height=%d txs=%d refused=%d build_ms=%.1f",
+            block.height,
             len(block.txs),
-            len(refused),
-            elapsed_s * 1000,
+            refused,
+            build_s * 1000,
         )
-        return block
 
     def on_committed(self, block: Block, proof: Commit | None) -> None:
         header = block.header
-        now_s = self.clock.now_s()
-        self.mempool.on_block(block.txs, now_s)
         mono_s = self.clock.monotonic_s()
         admitted = self._admitted_s
         latency = self.metrics.tx_commit_latency_seconds
@@ -551,32 +534,14 @@ class Node:
             blocks[0].hash.hex()[:16] if blocks else "-",
         )
 
-    def on_readmit(self, txs: tuple[Transaction, ...]) -> None:
-        results = self.mempool.readmit(txs, self.clock.now_s())
-        log.info(
-            "mempool.readmitted txs=%d accepted=%d", len(txs), sum(r.accepted for r in results)
-        )
+    def on_readmitted(self, txs: tuple[Transaction, ...], accepted: int) -> None:
+        log.info("mempool.readmitted txs=%d accepted=%d", len(txs), accepted)
 
-    def on_evidence(self, evidence: Any) -> None:
-        record = evidence.to_json()
-        self.evidence.append(record)
-        self.ledger.store.save_meta(EVIDENCE_META_KEY, json.dumps(self.evidence).encode())
+    def on_evidence(self, record: dict[str, Any]) -> None:
         self.metrics.evidence.labels(kind=str(record.get("kind", "double_sign"))).inc()
         self.events.publish(EVIDENCE, record)
         brief = {k: record.get(k) for k in ("kind", "validator", "height", "round")}
         log.warning("consensus.evidence %s", _fields(brief))
-
-    def on_misbehaved(self, peer: PeerId, reason: str) -> None:
-        log.warning("consensus.peer_misbehaved peer=%s reason=%s", _short(peer), _slug(reason))
-        if isinstance(peer, bytes):
-            self.transport.penalise(peer, f"consensus:{_slug(reason)}"[:100])
-
-    def on_message_done(self, peer: PeerId, message: Any, raw: bytes, accepted: bool) -> None:
-        if accepted and isinstance(message, self._relayed):
-            self.transport.broadcast(Consensus(raw), exclude=peer)  # type: ignore[arg-type]
-
-    def after_event(self) -> None:
-        self._note_step()
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -606,17 +571,6 @@ class Node:
         m.mempool_bytes.set(self.mempool.size_bytes)
         m.peers.set(len(self.transport.peer_ids))
         m.syncing.set(1 if self.sync.syncing else 0)
-
-    def _load_evidence(self) -> list[dict[str, Any]]:
-        raw = self.ledger.store.load_meta(EVIDENCE_META_KEY)
-        if raw is None:
-            return []
-        try:
-            records = json.loads(raw)
-        except ValueError:
-            log.warning("node.evidence_unreadable")
-            return []
-        return records if isinstance(records, list) else []
 
 
 def _hash_or_none(value: bytes) -> str | None:

@@ -114,7 +114,9 @@ class LocalNode:
         }
 
     async def submit_txs(self, raws: list[bytes]) -> list[SubmitResult]:
-        results, accepted = admit_encoded(self.mempool, raws, self.now_ms / 1000)
+        results, accepted = admit_encoded(
+            lambda txs: self.mempool.admit(txs, self.now_ms / 1000), raws
+        )
         self.gossiped.extend(accepted)
         return results
 

@@ -33,7 +33,7 @@ import hashlib
 import os
 import sqlite3
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -348,6 +348,13 @@ class Store:
         self._conn.close()
         if self.marker is not None:
             self.marker.close()
+
+    def on_progress(self, interrupt: Callable[[bool], bool], every: int) -> None:
+        """Call ``interrupt(in_write)`` every ``every`` SQLite instructions;
+        when it returns True the statement in progress fails (and its write
+        transaction rolls back). The simulator's torn writes use it."""
+        conn = self._conn
+        conn.set_progress_handler(lambda: int(interrupt(conn.in_transaction)), every)
 
     def _check_marker(self) -> None:
         """Refuse a database that holds less than its marker says it committed."""

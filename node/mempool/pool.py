@@ -93,7 +93,7 @@ Expiry and removal
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -148,6 +148,8 @@ class Mempool:
         self._admitted = 0
         self._refused: Counter[str] = Counter()
         self._left: Counter[str] = Counter()
+        # why recent txs left: id -> a _LEAVE_REASONS word, the newest kept
+        self._departed: OrderedDict[bytes, str] = OrderedDict()
 
     # -- reading --------------------------------------------------------
 
@@ -409,9 +411,9 @@ class Mempool:
             results[i] = AdmitResult(tx_id, True)
             accepted_at[tx_id] = i
             if replaced is not None:
-                self._left["replaced"] += 1
+                self._leave([replaced.id], "replaced")
                 self._rewrite(results, accepted_at, replaced, Refusal.REPLACED, tx_id)
-            self._left["evicted"] += len(evicted)
+            self._leave([victim.id for victim in evicted], "evicted")
             for victim in evicted:
                 self._rewrite(results, accepted_at, victim, Refusal.EVICTED, tx_id)
 
@@ -568,7 +570,7 @@ class Mempool:
             entry = self._entries.get(tx.id)
             if entry is not None:
                 self._unlink(entry)
-                self._left["included"] += 1
+                self._leave([entry.id], "included")
         for sender in senders:
             q = self._queues.get(sender)
             if q is not None and q.nonces:
@@ -588,7 +590,7 @@ class Mempool:
             if entry is not None and entry.seq == seq:
                 self._unlink(entry)
                 removed.append(tx_id)
-        self._left["expired"] += len(removed)
+        self._leave(removed, "expired")
         self._tidy()
         return removed
 
@@ -601,15 +603,30 @@ class Mempool:
             if entry is not None:
                 self._unlink(entry)
                 removed.append(tx_id)
-        self._left["removed"] += len(removed)
+        self._leave(removed, "removed")
         self._tidy()
         return removed
+
+    def departure(self, tx_id: bytes) -> str | None:
+        """Why a recently pooled tx left (``included``, ``evicted``,
+        ``replaced``, ``expired``, ``dropped``, ``removed``); None if it did
+        not, or too long ago (the newest ``MAX_DEPARTURES`` are kept)."""
+        return self._departed.get(tx_id)
+
+    def _leave(self, tx_ids: Sequence[bytes], reason: str) -> None:
+        self._left[reason] += len(tx_ids)
+        departed = self._departed
+        for tx_id in tx_ids:
+            departed[tx_id] = reason
+            departed.move_to_end(tx_id)
+        while len(departed) > MAX_DEPARTURES:
+            departed.popitem(last=False)
 
     def _resync(self, sender: bytes, q: SenderQueue, balance: int, next_nonce: int) -> None:
         for entry in q.rebase(balance, next_nonce):
             del self._entries[entry.id]
             self._bytes -= entry.size
-            self._left["dropped"] += 1
+            self._leave([entry.id], "dropped")
         self._touch_tail(q)
         self._touched.add(sender)
 
@@ -679,4 +696,6 @@ class Mempool:
             heapq.heapify(self._expiry)
 
 
+#: departures the pool remembers the reason of (``departure``)
+MAX_DEPARTURES = 65_536
 _LEAVE_REASONS = ("evicted", "replaced", "expired", "included", "dropped", "removed")

@@ -65,9 +65,20 @@ class BlockProduction:
         return math.floor(span / self.interval_s) + 1
 
 
-def build_transactions(trace: Trace) -> list[Transaction]:
-    """One unsigned transaction per trace row, its encoding ``size`` bytes long."""
+def build_transactions(
+    trace: Trace,
+    *,
+    chain_id: str = BENCH_CHAIN_ID,
+    keys: Callable[[str], tuple[bytes, bytes]] | None = None,
+) -> list[Transaction]:
+    """One transaction per trace row, its encoding ``size`` bytes long.
+
+    Unsigned, from the address of each sender's name, unless ``keys`` maps
+    a sender's name to its (seed, address): then each is signed by its
+    sender (the simulator's network checks every signature).
+    """
     addresses: dict[str, bytes] = {}
+    seeds: dict[bytes, bytes] = {}
 
     def addr(name: str) -> bytes:
         a = addresses.get(name)
@@ -75,12 +86,24 @@ def build_transactions(trace: Trace) -> list[Transaction]:
             a = addresses[name] = address_of(name)
         return a
 
-    sizes = np.clip(trace.size, MIN_BENCH_TX_SIZE, MAX_BENCH_TX_SIZE) - MIN_BENCH_TX_SIZE
+    def sender(name: str) -> bytes:
+        if keys is None:
+            return addr(name)
+        a = addresses.get(name)
+        if a is None or a not in seeds:
+            seed, a = keys(name)
+            addresses[name] = a
+            seeds[a] = seed
+        return a
+
+    # the encoding's fixed part grows with the chain id: keep every size
+    low = MIN_BENCH_TX_SIZE - len(BENCH_CHAIN_ID) + len(chain_id)
+    sizes = np.clip(trace.size, low, low + MAX_BENCH_TX_SIZE - MIN_BENCH_TX_SIZE) - low
     pads = {n: bytes(n) for n in np.unique(sizes).tolist()}
-    return [
+    txs = [
         Transaction(
-            chain_id=BENCH_CHAIN_ID,
-            sender=addr(s),
+            chain_id=chain_id,
+            sender=sender(s),
             nonce=n,
             recipient=addr(r),
             amount=1,
@@ -96,6 +119,9 @@ def build_transactions(trace: Trace) -> list[Transaction]:
             strict=True,
         )
     ]
+    if keys is not None:
+        txs = [tx.signed(seeds[tx.sender]) for tx in txs]
+    return txs
 
 
 @dataclass(frozen=True)

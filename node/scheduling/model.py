@@ -186,7 +186,20 @@ def load_model(path: str | Path, *, expected_sha256: bytes | str | None = None) 
             "configured model; retrain it or update the configured hash)",
             code="model_hash_mismatch",
         )
-    return parse_model(raw, str(path), digest)
+    model = _PARSED.get(digest)
+    if model is None:
+        model = parse_model(raw, str(path), digest)
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[digest] = model
+    return model
+
+
+# Models parsed by ``load_model``, by SHA-256: a simulated network's nodes
+# (or a bench's policies) share one immutable model instead of parsing it
+# once each.
+_PARSED: dict[bytes, SchedulingModel] = {}
+_MAX_PARSED = 8
 
 
 def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> SchedulingModel:

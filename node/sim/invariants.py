@@ -9,6 +9,18 @@ Safety (checked at every commit, revert and restart):
   and the ledger's own checks in a fresh ledger), and once the network has
   healed all honest nodes converge on the same head.
 
+The ledger and the pool (every node, honest or not, at every commit and
+at the end):
+- every committed block holds each sender's txs in nonce order, and the
+  node's state after it has the state root its header names (so every node
+  that holds a block has the same state at that height);
+- a restarted node's store opens (it survived the crash, torn write
+  included) with its accounts matching its head's state root;
+- no tx a node's pool accepted is lost while the node lives: at the end it
+  is still pooled, or left for a reason the pool records (included in a
+  block the node holds, replaced, evicted, expired, dropped after a block,
+  refused when building).
+
 Liveness (checked at the end): once the last fault has healed, every
 honest node commits a new block within ``liveness_bound_ms``, and reaches
 the target height.
@@ -51,6 +63,7 @@ class Invariants:
     def on_commit(self, node: SimNode, block: Block) -> None:
         i = node.index
         height = block.height
+        self._check_block(node, block)
         if node.byzantine:
             self.heights[i] = height
             return
@@ -68,6 +81,31 @@ class Invariants:
         self.heights[i] = height
         if i in self.waiting and self.sim.now >= self.heal_ms and height >= self.sim.config.blocks:
             self.waiting.discard(i)
+
+    def _check_block(self, node: SimNode, block: Block) -> None:
+        last: dict[bytes, int] = {}
+        for tx in block.txs:
+            before = last.get(tx.sender)
+            if before is not None and tx.nonce != before + 1:
+                self.violate(
+                    f"node {node.index} block {block.height}: sender {tx.sender.hex()[:12]} "
+                    f"nonce {tx.nonce} after {before}"
+                )
+            last[tx.sender] = tx.nonce
+        ledger = node.ledger
+        # (a step that applied several blocks reports them after the last:
+        # the state is then the newest one's)
+        if (
+            ledger is not None
+            and ledger.head.hash == block.hash
+            and ledger.state.root() != block.header.state_root
+        ):
+            self.violate(
+                f"node {node.index} state root after block {block.height} is not its header's"
+            )
+
+    def on_boot_failed(self, node: SimNode, reason: str) -> None:
+        self.violate(f"node {node.index} could not restart from its store: {reason}")
 
     def on_revert(self, node: SimNode, height: int, blocks: tuple[Block, ...]) -> None:
         if self.final and not node.byzantine:
@@ -110,11 +148,29 @@ class Invariants:
                 )
             if self.heights.get(i, 0) < sim.config.blocks:
                 self.violate(f"liveness: node {i} stuck at height {self.heights.get(i, 0)}")
+        for node in sim.nodes:
+            if node.alive:
+                self._check_pool(node)
         if not self.final:
             heads = self._heads()
             if len(heads) > 1:
                 self.violate(f"pow: honest nodes did not converge ({len(heads)} different heads)")
             self._check_pow_chains()
+
+    def _check_pool(self, node: SimNode) -> None:
+        """Every tx the live node accepted is pooled or left for a reason."""
+        core = node.core
+        assert core is not None
+        pool, ledger = core.mempool, core.ledger
+        lost = 0
+        for tx_id in node.accepted:
+            if tx_id in pool:
+                continue
+            reason = pool.departure(tx_id)
+            if reason is None or (reason == "included" and ledger.tx(tx_id) is None):
+                lost += 1
+        if lost:
+            self.violate(f"node {node.index} lost {lost} accepted txs (not pooled, no reason)")
 
     def _check_pow_chains(self) -> None:
         """Re-validate every distinct honest chain from genesis in a fresh ledger."""

@@ -4,7 +4,9 @@
 from the run's one ``random.Random``: per-message drop, duplication and
 reordering probabilities, partitions (two groups that cannot talk, from a
 start to a heal time), crashes (a node stops, its store stays, it restarts
-later) and, for BFT, which validators are Byzantine. Every fault lies inside
+later; half of them cut a store write, see node/sim/storage.py), clock
+skew (some nodes' clocks run ahead or behind, for the whole run) and, for
+BFT, which validators are Byzantine. Every fault lies inside
 ``fault_window_ms``; after ``heal_ms`` the network is perfect again, which is
 where the liveness clock starts.
 """
@@ -14,7 +16,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-FAULT_KINDS = ("drop", "dup", "reorder", "partition", "crash", "byzantine")
+FAULT_KINDS = ("drop", "dup", "reorder", "partition", "crash", "skew", "byzantine")
+#: the largest clock error the skew fault gives a node, either way: two
+#: skewed clocks differ by less than the 2 s a BFT or PoA block may be
+#: stamped ahead of a voter's clock, so skew shifts timestamps without
+#: silencing anyone (tests/consensus/test_clock_skew.py covers a worse clock)
+MAX_SKEW_MS = 750
+#: a torn crash cuts a write after at most this many progress ticks
+MAX_TORN_TICKS = 40
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,9 @@ class Crash:
     node: int
     start_ms: int
     end_ms: int
+    #: None: the process dies between two writes; else it dies inside a
+    #: store write after this many progress ticks (node/sim/storage.py)
+    torn: int | None = None
 
 
 @dataclass
@@ -76,6 +88,8 @@ class Scenario:
     partitions: list[Partition] = field(default_factory=list)
     crashes: list[Crash] = field(default_factory=list)
     byzantine: frozenset[int] = frozenset()
+    #: node -> how far its clock is off, in ms (+ ahead, - behind)
+    skews: dict[int, int] = field(default_factory=dict)
     fault_window_ms: int = 0
 
     @property
@@ -97,7 +111,10 @@ class Scenario:
         for p in self.partitions:
             parts.append(f"partition={sorted(p.group)}@{p.start_ms}-{p.end_ms}")
         for c in self.crashes:
-            parts.append(f"crash={c.node}@{c.start_ms}-{c.end_ms}")
+            torn = "(torn)" if c.torn is not None else ""
+            parts.append(f"crash={c.node}@{c.start_ms}-{c.end_ms}{torn}")
+        for node, skew in sorted(self.skews.items()):
+            parts.append(f"skew={node}:{skew:+d}ms")
         if self.byzantine:
             parts.append(f"byzantine={sorted(self.byzantine)}")
         return " ".join(parts)
@@ -143,5 +160,9 @@ class Scenario:
             for node in rng.sample(honest, count):
                 start = rng.randint(0, window // 2)
                 end = min(window, start + rng.randint(window // 10, window // 2))
-                s.crashes.append(Crash(node, start, end))
+                torn = rng.randint(1, MAX_TORN_TICKS) if rng.random() < 0.5 else None
+                s.crashes.append(Crash(node, start, end, torn))
+        if "skew" in faults:
+            for node in sorted(rng.sample(range(nodes), rng.randint(1, nodes))):
+                s.skews[node] = rng.randint(-MAX_SKEW_MS, MAX_SKEW_MS)
         return s

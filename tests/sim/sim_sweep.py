@@ -5,9 +5,9 @@ from __future__ import annotations
 from node.sim.simulator import RunResult, SimConfig, run_simulation
 
 ALL_FAULTS = {
-    "bft": frozenset({"drop", "dup", "reorder", "partition", "crash", "byzantine"}),
-    "poa": frozenset({"drop", "dup", "reorder", "partition", "crash"}),
-    "pow": frozenset({"drop", "dup", "reorder", "partition", "crash"}),
+    "bft": frozenset({"drop", "dup", "reorder", "partition", "crash", "skew", "byzantine"}),
+    "poa": frozenset({"drop", "dup", "reorder", "partition", "crash", "skew"}),
+    "pow": frozenset({"drop", "dup", "reorder", "partition", "crash", "skew"}),
 }
 NODE_COUNTS = (4, 5, 7)
 

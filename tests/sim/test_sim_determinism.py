@@ -7,9 +7,9 @@ import pytest
 from node.sim.simulator import SimConfig, Simulation, run_simulation
 
 FAULTS = {
-    "bft": frozenset({"drop", "dup", "reorder", "partition", "crash", "byzantine"}),
-    "poa": frozenset({"drop", "dup", "reorder", "partition", "crash"}),
-    "pow": frozenset({"drop", "dup", "reorder", "partition", "crash"}),
+    "bft": frozenset({"drop", "dup", "reorder", "partition", "crash", "skew", "byzantine"}),
+    "poa": frozenset({"drop", "dup", "reorder", "partition", "crash", "skew"}),
+    "pow": frozenset({"drop", "dup", "reorder", "partition", "crash", "skew"}),
 }
 
 

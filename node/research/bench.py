@@ -48,6 +48,7 @@ import numpy as np
 
 from node.errors import ConfigError
 from node.research.bounds import bound_of_trace
+from node.research.network import NetworkSpec, network_replay
 from node.research.replay import BlockProduction, Replayer, ReplayResult
 from node.research.stats import Estimate, mean_ci, paired_ratio_ci
 from node.research.trace import Trace, read_trace
@@ -57,7 +58,14 @@ from node.scheduling.baselines import with_walk
 from node.scheduling.learned import LearnedPolicy
 from node.scheduling.model import parse_model
 from node.scheduling.oracle import in_time
-from node.scheduling.policy import ZERO_HASH, Policy, is_policy_name, make_policy, policy_names
+from node.scheduling.policy import (
+    ZERO_HASH,
+    Policy,
+    is_bench_only,
+    is_policy_name,
+    make_policy,
+    policy_names,
+)
 
 #: The name of the LP upper bound among ``--policies`` (not a replay).
 BOUND = "bound"
@@ -252,14 +260,18 @@ def run_bench(
     model_hash: bytes | str | None = None,
     train_frac: float | None = None,
     train_config: TrainConfig | None = None,
+    network: NetworkSpec | None = None,
     progress: Progress | None = None,
     log: Log | None = None,
 ) -> BenchReport:
     """Replay ``trace`` under each policy, every account starting at
     ``start_nonces`` (default 0); ``bound`` among the policies solves the LP
     bound instead. With ``train_frac``, train the learned policy's model on
-    the first part and bench on the rest."""
+    the first part and bench on the rest. With ``network``, each policy runs
+    on every node of a simulated network instead (node/research/network.py)."""
     trace = trace.sorted_by_arrival()
+    if network is not None:
+        _check_network_run(policies, start_nonces, train_frac)
     learned_model = None
     start = dict(start_nonces or {})
     if train_frac is not None:
@@ -310,10 +322,45 @@ def run_bench(
             if progress is not None:
                 progress(label, k, blocks)
 
-        result = replayer.run(policy, production, progress=tick)
+        if network is None:
+            result = replayer.run(policy, production, progress=tick)
+        else:
+            result = network_replay(
+                trace,
+                name,
+                production,
+                network,
+                seed=seed,
+                model_path=model_path,
+                model_hash=model_hash,
+                progress=tick,
+            )
         report.policies[name] = measure(trace, result)
         report.latency_s[name] = result.included_s - trace.arrival_s
     return report
+
+
+def _check_network_run(
+    policies: Sequence[str], start_nonces: dict[str, int] | None, train_frac: float | None
+) -> None:
+    """What a network bench cannot do, refused up front."""
+    if start_nonces:
+        raise ConfigError(
+            "--network starts every account at nonce 0: it cannot take a --cold-start",
+            code="bad_network",
+        )
+    if train_frac is not None:
+        raise ConfigError(
+            "--network runs models from files: train one first (`sched train`), then --model",
+            code="bad_network",
+        )
+    for name in policies:
+        if name == BOUND or is_bench_only(name):
+            raise ConfigError(
+                f"--network: {name!r} needs the hidden labels of a single replay; it cannot "
+                "run on a network",
+                code="bad_network",
+            )
 
 
 # -- workloads -------------------------------------------------------------------
@@ -402,6 +449,7 @@ class BenchSeries:
     policies: list[str]  # as asked for, ``bound`` included
     runs: list[BenchReport]
     duration_s: float | None = None
+    network: NetworkSpec | None = None
 
     @property
     def replayed(self) -> list[str]:
@@ -505,6 +553,7 @@ class BenchSeries:
             "seeds": list(self.seeds),
             "cold_start": self.cold_start,
             "production": asdict(self.production),
+            "network": None if self.network is None else self.network.to_json(),
             "policies": list(self.policies),
             "model": self.models(),
             "versions": versions(),
@@ -545,6 +594,7 @@ def run_seeds(
     model_path: str | Path | None = None,
     model_hash: bytes | str | None = None,
     train_frac: float | None = None,
+    network: NetworkSpec | None = None,
     progress: Progress | None = None,
     log: Log | None = None,
 ) -> BenchSeries:
@@ -577,6 +627,7 @@ def run_seeds(
                 model_path=model_path,
                 model_hash=model_hash,
                 train_frac=train_frac,
+                network=network,
                 progress=progress,
                 log=log,
             )
@@ -589,6 +640,7 @@ def run_seeds(
         policies=list(policies),
         runs=runs,
         duration_s=duration_s,
+        network=network,
     )
 
 

@@ -165,6 +165,26 @@ def register(subparsers: Any) -> None:
         help="with --matrix: a training seed (repeatable; default the recipe's, "
         "node/research/default_model.py)",
     )
+    be.add_argument(
+        "--network",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="run each policy on every node of an N-validator simulated network (node/sim) "
+        "instead of one pool: txs gossip between nodes, proposers build from their own pools",
+    )
+    be.add_argument(
+        "--consensus",
+        choices=("bft", "poa", "pow"),
+        default="bft",
+        help="the engine of the --network (default bft)",
+    )
+    be.add_argument(
+        "--latency",
+        default="uniform:5:60",
+        help="one-way message delay of the --network: uniform:LO:HI, exp:LO:HI or fixed:MS "
+        "(default uniform:5:60)",
+    )
     be.add_argument("--out", required=True, type=Path, help="directory for the results")
     be.add_argument("--quiet", action="store_true", help="no progress bar")
     be.add_argument("--bound", action="store_true", help="the same as adding `bound` to --policies")
@@ -282,6 +302,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("give either --cold-start or --train-frac, not both")
     if args.train_seed:
         raise ConfigError("--train-seed is for --matrix (--train-frac trains with --seed)")
+    network = None
+    if args.network is not None:
+        from node.research.network import NetworkSpec
+
+        network = NetworkSpec(args.network, args.consensus, args.latency)
+    elif args.consensus != "bft" or args.latency != "uniform:5:60":
+        raise ConfigError("--consensus and --latency describe a --network: give --network N")
     args.out.mkdir(parents=True, exist_ok=True)  # before the work: a bad path fails now
     workload = Workload.open(args.workload[0])
     progress = _Progress(enabled=not args.quiet)
@@ -296,6 +323,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             model_path=args.model,
             model_hash=args.model_hash,
             train_frac=args.train_frac,
+            network=network,
             progress=progress.update,
             log=progress.log,
         )
@@ -317,6 +345,7 @@ def _bench_matrix(args: argparse.Namespace, production: BlockProduction, seeds: 
         "--model-hash": args.model_hash is not None,
         "--train-frac": args.train_frac is not None,
         "--bound": args.bound,
+        "--network": args.network is not None,
     }
     clash = [flag for flag, on in given.items() if on]
     if clash:

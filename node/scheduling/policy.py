@@ -139,6 +139,12 @@ def is_policy_name(name: str) -> bool:
     return _factory(name) is not None
 
 
+def is_bench_only(name: str) -> bool:
+    """A policy that reads a labelled workload's hidden columns (the oracles):
+    it runs in the single-pool bench only, never in a node."""
+    return bool(getattr(_factory(name), "bench_only", False))
+
+
 def _factory(name: str) -> Callable[..., Policy] | None:
     _load_builtin()
     factory = _REGISTRY.get(name)

@@ -56,6 +56,7 @@ from node.ledger import Ledger
 from node.mempool import MempoolConfig
 from node.research.trace import Trace
 from node.scheduling.policy import Policy, load_policy
+from node.sim import narrate
 from node.sim.invariants import Invariants
 from node.sim.scenario import Latency, Scenario
 from node.sim.storage import TornArm, arm_torn_write
@@ -157,6 +158,8 @@ class RunResult:
     events: int
     scenario: str
     log: list[str] | None = None
+    #: each node's state at the end (with the readable log)
+    final: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -297,7 +300,13 @@ class SimIO:
 
     def penalise(self, peer: PeerId, reason: str) -> None:
         self.node.penalties += 1
-        self.sim.log(self.node.index, PENALTY, peer if isinstance(peer, int) else 0, b"")
+        self.sim.log(
+            self.node.index,
+            PENALTY,
+            peer if isinstance(peer, int) else 0,
+            b"",
+            lambda: f"node{peer}: {reason}",
+        )
 
 
 class SimObserver(Observer):
@@ -311,18 +320,39 @@ class SimObserver(Observer):
 
     def on_committed(self, block: Block, proof: Commit | None) -> None:
         sim, node = self.sim, self.node
-        sim.log(node.index, COMMIT, 0, block.hash, f"h={block.height} txs={len(block.txs)}")
+        sim.log(
+            node.index,
+            COMMIT,
+            0,
+            block.hash,
+            lambda: (
+                f"h={block.height} block={narrate.short(block.hash)} txs={len(block.txs)}"
+                + (f" round={proof.round}" if proof is not None else "")
+            ),
+        )
         node.committed_at.append(sim.now)
         sim.invariants.on_commit(node, block)
 
     def on_reverted(self, height: int, blocks: tuple[Block, ...]) -> None:
         sim, node = self.sim, self.node
-        sim.log(node.index, REVERT, height, blocks[0].hash if blocks else b"")
+        sim.log(
+            node.index,
+            REVERT,
+            height,
+            blocks[0].hash if blocks else b"",
+            lambda: f"to h={height} dropping {len(blocks)} block(s)",
+        )
         sim.invariants.on_revert(node, height, blocks)
 
     def on_evidence(self, record: dict[str, Any]) -> None:
         digest = crypto.sha256(repr(sorted(record.items())).encode())[:8]
-        self.sim.log(self.node.index, EVIDENCE, 0, digest)
+        self.sim.log(
+            self.node.index,
+            EVIDENCE,
+            0,
+            digest,
+            lambda: " ".join(f"{k}={record.get(k)}" for k in ("kind", "height", "round")),
+        )
 
     def on_built(self, block: Block, refused: int, build_s: float) -> None:
         self.node.build_s += build_s
@@ -394,6 +424,8 @@ class Simulation:
         for node in self.nodes:
             node.skew_ms = self.scenario.skews.get(node.index, 0)
         self.honest = [node.index for node in self.nodes if not node.byzantine]
+        #: validator key -> node name, for the readable log
+        self.names = {crypto.keypair_from_seed(s)[1]: f"node{i}" for i, s in enumerate(seeds)}
         self.now = 0
         self.heap: list[tuple[int, int, int, Any, Any, Any]] = []
         self.seq = 0
@@ -418,11 +450,16 @@ class Simulation:
 
     # -- the event log --------------------------------------------------------
 
-    def log(self, node: int, kind: int, peer: int, digest: bytes, text: Any = None) -> None:
+    def log(
+        self, node: int, kind: int, peer: int, digest: bytes, text: Callable[[], str] | None = None
+    ) -> None:
+        """Record an event; ``text`` narrates it for the readable log (called
+        only when one is kept)."""
         self._log.update(_REC.pack(self.now, node, peer, kind))
         self._log.update(digest)
         if self._lines is not None:
-            self._lines.append(f"{self.now} n{node} k{kind} p{peer} {digest.hex()} {text or ''}")
+            words = text() if text is not None else ""
+            self._lines.append(f"t={self.now}ms node{node} {KIND_NAMES[kind]} {words}".rstrip())
 
     # -- scheduling --------------------------------------------------------------
 
@@ -503,7 +540,7 @@ class Simulation:
         except Exception:
             if node.torn_arm is None or not node.torn_arm.torn:
                 raise
-            self.log(node.index, TORN, 0, b"")
+            self.log(node.index, TORN, 0, b"", lambda: "the crash cut a store write")
             self.crash(node)
             return None
 
@@ -574,7 +611,7 @@ class Simulation:
             if b is not None and node.ledger is not None:
                 # it dies in a store write soon, at a random point of it
                 node.torn_arm = arm_torn_write(node.ledger.store, b)
-                self.log(a, CRASH, 1, b"")
+                self.log(a, CRASH, 1, b"", lambda: "(dies in its next store write)")
             else:
                 self.log(a, CRASH, 0, b"")
                 self.crash(node)
@@ -583,19 +620,23 @@ class Simulation:
             if node.alive and node.ledger is not None:
                 # the armed crash never met a write: the node dies now
                 self.crash(node)
-            self.log(a, RESTART, 0, b"")
+            self.log(a, RESTART, 0, b"", lambda: "from its store")
             self.boot(node)
             return
         if not node.alive:
             return
         if kind == DELIVER:
-            self.log(a, DELIVER, b, c.digest, type(c).__name__)
+            self.log(
+                a, DELIVER, b, c.digest, lambda: f"{narrate.message(c, self.names)} from node{b}"
+            )
             self._step(node, MessageReceived(b, c))
         elif kind == TIMER:
             if node.timers.get(b) != c:
                 return
             del node.timers[b]
-            self.log(a, TIMER, b[2] & 0xFFFF, f"{b[0]}{b[1]}".encode())
+            self.log(
+                a, TIMER, b[2] & 0xFFFF, f"{b[0]}{b[1]}".encode(), lambda: narrate.timer(b)[6:]
+            )
             self._step(node, TimerFired(b))
         elif kind == EVENT:
             self._step(node, b)
@@ -606,10 +647,10 @@ class Simulation:
             nonce = crypto.pow_search(prefix, target, 0, 1 << 40)
             assert nonce is not None
             node.mining_job = None
-            self.log(a, MINED, 0, nonce.to_bytes(8, "big"))
+            self.log(a, MINED, 0, nonce.to_bytes(8, "big"), lambda: f"nonce={nonce} job={job}")
             self._step(node, MinedNonce(job, nonce))
         elif kind == TXS:
-            self.log(a, TXS, b, c.digest)
+            self.log(a, TXS, b, c.digest, lambda: f"{len(c.txs)} tx(s) from node{b}")
             self._receive(node, list(c.txs), b)
         elif kind == FLUSH:
             self._flush(node)
@@ -621,7 +662,16 @@ class Simulation:
         for k in range(len(targets)):
             node = self.nodes[targets[(start + k) % len(targets)]]
             if node.alive:
-                self.log(node.index, SUBMIT, 0, sub.tx.id)
+                self.log(
+                    node.index,
+                    SUBMIT,
+                    0,
+                    sub.tx.id,
+                    lambda: (
+                        f"tx={narrate.short(sub.tx.id)} nonce={sub.tx.nonce} "
+                        f"fee={sub.tx.fee} from client{sub.client}"
+                    ),
+                )
                 results = self._receive(node, [sub.tx], None)
                 if sub.row >= 0 and results is not None:
                     self.admitted[sub.row] = results[0].accepted
@@ -675,6 +725,9 @@ class Simulation:
             events=self.events,
             scenario=self.scenario.describe(),
             log=self._lines,
+            final=None
+            if self._lines is None
+            else [narrate.node_state(f"node{n.index}", n) for n in self.nodes],
         )
 
     def close(self) -> None:

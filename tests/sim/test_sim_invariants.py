@@ -13,7 +13,11 @@ def test_byzantine_equivocation_is_caught_as_evidence_and_stays_safe() -> None:
     result = sim.run()
     assert result.violations == []
     (bad,) = sim.scenario.byzantine
-    reporters = {int(line.split()[1][1:]) for line in result.log or [] if line.split()[2] == "k8"}
+    reporters = {
+        int(line.split()[1].removeprefix("node"))
+        for line in result.log or []
+        if line.split()[2] == "evidence"
+    }
     assert reporters - {bad}, "honest nodes must record the double signing"
 
 

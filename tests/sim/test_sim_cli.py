@@ -81,3 +81,38 @@ def test_a_failing_seed_prints_its_seed_and_the_replay_command(
         "replay: ordinet sim --consensus bft --nodes 5 --blocks 10 --seed 41 "
         "--faults drop,byzantine" in out
     )
+
+
+def test_a_workload_run_reports_the_scheduling_metrics(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    mixed = Path(__file__).resolve().parents[2] / "configs" / "workloads" / "mixed.toml"
+    log = tmp_path / "run.log"
+    argv = ["--workload", str(mixed), "--duration", "6", "--policy", "fee", "--send-to", "0,2"]
+    assert cli.run(parse(*argv, "--json", "--log", str(log))) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    assert run["violations"] == [] and run["committed_height"] >= 6
+    sched = run["scheduling"]
+    assert sched["included"] > 0 and set(sched["by_class"]) == {"urgent", "bulk"}
+    text = log.read_text().splitlines()
+    assert text[0].startswith("# ordinet sim") and "--policy fee" in text[0]
+    assert text[1].startswith("# scenario: ")
+    assert any(" recv prevote h=" in line and " from node" in line for line in text)
+    assert sum(line.startswith("# node") for line in text) == 4  # each node's final state
+    assert {line.split()[1] for line in text if " submit " in line} <= {"node0", "node2"}
+
+
+def test_bad_workload_options_are_config_errors(tmp_path) -> None:
+    cases = [
+        ("--send-to", "4"),
+        ("--send-to", "0,0"),
+        ("--policy", "nope"),
+        ("--policy", "oracle"),
+        ("--workload", str(tmp_path / "missing.toml")),
+        ("--duration", "5"),
+    ]
+    for argv in cases:
+        with pytest.raises(ConfigError):
+            cli.config_from_args(parse(*argv))

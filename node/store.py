@@ -608,6 +608,11 @@ class Store:
         row = self._one("SELECT block FROM blocks WHERE hash = ?", (bytes(block_hash),))
         return None if row is None else self._decode(Block, row[0], "block")
 
+    def height_of(self, block_hash: bytes) -> int | None:
+        """The height of ``block_hash`` if it is on the stored chain."""
+        row = self._one("SELECT height FROM blocks WHERE hash = ?", (bytes(block_hash),))
+        return None if row is None else int(row[0])
+
     def load_header(self, height: int) -> BlockHeader | None:
         if not 0 <= height <= _I64_MAX:
             return None

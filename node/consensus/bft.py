@@ -28,8 +28,10 @@ Beyond the paper:
 - evidence: two different signed votes (or proposals) from one validator
   for the same (height, round, kind) are kept as ``DoubleSign``;
 - catch-up: every ``gossip`` tick a validator re-sends its own messages of
-  the current round and its status; a peer that reports a lower height
-  gets the blocks it misses with their certificates (``BlocksMsg``).
+  the current round and its status; a node that learns from a status that
+  it is behind fetches the blocks it misses, with their certificates,
+  through the node's one catch-up path (node/core/catchup.py), and each
+  comes back here as ``BlockReceived``.
 """
 
 from __future__ import annotations
@@ -50,10 +52,8 @@ from node.consensus.events import (
 )
 from node.consensus.evidence import proposal_evidence, vote_evidence
 from node.consensus.messages import (
-    BlocksMsg,
     Message,
     ProposalMsg,
-    StatusMsg,
     VoteMsg,
 )
 from node.consensus.signing import SigningRecord
@@ -336,12 +336,6 @@ class BftEngine(Engine):
             self._receive_vote(peer, message, out)
         elif isinstance(message, ProposalMsg):
             self._receive_proposal(peer, message, out)
-        elif isinstance(message, StatusMsg):
-            self.serve_blocks(peer, message.height, out)
-            return out
-        elif isinstance(message, BlocksMsg):
-            for block, commit in message.entries:
-                self.receive_decided(peer, block, commit, now_ms, out)
         else:
             return out
         self._advance(now_ms, out)
@@ -704,7 +698,7 @@ class BftEngine(Engine):
         stuck, self._last_tick = state == self._last_tick, state
         if not stuck or self.round_step == NEW_HEIGHT:
             return
-        out.append(Broadcast(StatusMsg(self.height, self.round, self.app.head.hash)))
+        out.append(Broadcast(self.status_message()))
         for round_ in (self.round - 1, self.round):
             for msg in self.own.get(round_, ()):
                 out.append(Broadcast(msg))

@@ -24,18 +24,21 @@ from node.consensus.events import (
     ProposalReady,
     ReportEvidence,
     RequestProposal,
-    Send,
     TimerFired,
     TimerKey,
 )
 from node.consensus.evidence import DoubleSign
-from node.consensus.messages import MAX_BLOCKS_PER_MESSAGE, BlocksMsg
+from node.consensus.messages import StatusMsg
 from node.consensus.validators import SignatureVerifier, ValidatorSet
 from node.errors import InvalidBlock
 from node.types import Block, BlockHeader, Commit, block_sign_bytes
 
 if TYPE_CHECKING:
     from node.genesis import Validator
+
+
+#: hashes a catch-up locator holds at most (``Engine.catch_up_locator``)
+MAX_LOCATOR = 64
 
 
 class Engine:
@@ -117,6 +120,31 @@ class Engine:
     def status(self) -> dict[str, Any]:
         """The live state as JSON-able values (GET /consensus)."""
         raise NotImplementedError
+
+    # -- catch-up (node/core/catchup.py asks, the engine judges the blocks) ---------
+
+    def status_message(self) -> StatusMsg:
+        """What this node tells its peers of where it is (the height in
+        progress and its round, for the finality engines)."""
+        return StatusMsg(self.app.height + 1, getattr(self, "round", 0), self.app.head.hash)
+
+    def peer_head(self, status: StatusMsg) -> tuple[int, int]:
+        """The (head height, total work or 0) a peer's status reports."""
+        return status.height - 1, 0
+
+    def is_behind(self, height: int, work: int) -> bool:
+        """Whether a peer whose head is at ``height`` (with ``work``) holds
+        blocks this engine should fetch. Final chains: a higher head."""
+        return height > self.app.height
+
+    def leads(self, height: int, work: int) -> bool:
+        """Whether this node holds blocks a peer at ``height`` (with ``work``)
+        should fetch: ``is_behind`` seen from the other side."""
+        return self.app.height > height
+
+    def catch_up_locator(self) -> tuple[bytes, ...]:
+        """Hashes a catch-up request carries to find the fork point (PoW)."""
+        return ()
 
     # -- shared checks -------------------------------------------------------
 
@@ -208,20 +236,3 @@ class Engine:
             out.append(PeerMisbehaved(peer, f"decided block refused: {reason}"))
             return
         self.commit_certified(block, commit, now_ms, out)
-
-    def serve_blocks(self, peer: PeerId, peer_height: int, out: list[Action]) -> None:
-        """A peer working on ``peer_height`` below ours misses blocks we hold:
-        send it the next ones, each with its stored certificate (BFT, PoA)."""
-        head = self.app.height
-        if not 1 <= peer_height <= head:
-            return
-        last = min(head, peer_height + MAX_BLOCKS_PER_MESSAGE - 1)
-        entries: list[tuple[Block, Commit | None]] = []
-        for h in range(peer_height, last + 1):
-            block = self.app.block(h)
-            cert = self.app.commit_certificate(h)
-            if block is None or cert is None:
-                break
-            entries.append((block, cert))
-        if entries:
-            out.append(Send(peer, BlocksMsg(tuple(entries))))

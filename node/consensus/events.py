@@ -191,6 +191,14 @@ class ReportEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchBlocks:
+    """This engine misses blocks ``peer`` has (a PoW block whose parent it
+    lacks): catch up from it (node/core/catchup.py)."""
+
+    peer: PeerId
+
+
+@dataclass(frozen=True, slots=True)
 class PeerMisbehaved:
     """``peer`` sent something invalid (bad signature, wrong proposer, ...)."""
 
@@ -210,5 +218,6 @@ Action = (
     | Mine
     | StopMining
     | ReportEvidence
+    | FetchBlocks
     | PeerMisbehaved
 )

@@ -14,20 +14,18 @@ once and serves as a message id for de-duplication and event logs.
 from __future__ import annotations
 
 from node import crypto
-from node.codec import U8, U16, U32, U64, Reader, check_uint
+from node.codec import U8, U32, U64, Reader, check_uint
 from node.errors import DecodeError
-from node.types import HASH_SIZE, Block, Commit, Proposal, Vote
+from node.types import HASH_SIZE, Block, Proposal, Vote
 
 TAG_PROPOSAL = 1
 TAG_VOTE = 2
 TAG_STATUS = 3
-TAG_GET_BLOCKS = 4
-TAG_BLOCKS = 5
+# 4 and 5 were block requests and replies: catch-up now has one message pair
+# of its own (node/core/catchup.py), and the tags stay unused
 TAG_BLOCK = 6
 TAG_SKIP = 7
 
-MAX_LOCATOR = 64
-MAX_BLOCKS_PER_MESSAGE = 64
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 _PROPOSAL_SIZE = 1 + 8 + 4 + 4 + 32 + 32 + 64
@@ -173,70 +171,6 @@ class StatusMsg(Message):
         return f"StatusMsg(h={self.height} r={self.round} {self.head_hash.hex()[:8]})"
 
 
-class GetBlocksMsg(Message):
-    """Ask for the blocks that follow the first hash of ``locator`` found on
-    the peer's chain (a Bitcoin-style locator: newest first, then sparser)."""
-
-    __slots__ = ("locator",)
-    tag = TAG_GET_BLOCKS
-    locator: tuple[bytes, ...]
-
-    def __init__(self, locator: tuple[bytes, ...]) -> None:
-        if not 1 <= len(locator) <= MAX_LOCATOR or any(len(h) != HASH_SIZE for h in locator):
-            raise ValueError(f"a locator holds 1..{MAX_LOCATOR} hashes of 32 bytes")
-        _init(self, locator=tuple(bytes(h) for h in locator))
-
-    def body(self) -> bytes:
-        return U8.pack(len(self.locator)) + b"".join(self.locator)
-
-    @classmethod
-    def read(cls, r: Reader) -> GetBlocksMsg:
-        n = r.u8()
-        if not 1 <= n <= MAX_LOCATOR:
-            raise r.fail(f"locator of {n} hashes", "oversize")
-        return cls(tuple(r.take(HASH_SIZE) for _ in range(n)))
-
-    def __repr__(self) -> str:
-        return f"GetBlocksMsg({len(self.locator)} hashes)"
-
-
-class BlocksMsg(Message):
-    """Consecutive blocks, each with the certificate that committed it
-    (BFT, PoA; ``None`` for PoW)."""
-
-    __slots__ = ("entries",)
-    tag = TAG_BLOCKS
-    entries: tuple[tuple[Block, Commit | None], ...]
-
-    def __init__(self, entries: tuple[tuple[Block, Commit | None], ...]) -> None:
-        if not 1 <= len(entries) <= MAX_BLOCKS_PER_MESSAGE:
-            raise ValueError(f"a BlocksMsg holds 1..{MAX_BLOCKS_PER_MESSAGE} blocks")
-        _init(self, entries=tuple(entries))
-
-    def body(self) -> bytes:
-        parts = [U16.pack(len(self.entries))]
-        for block, commit in self.entries:
-            parts.append(_block_bytes(block))
-            parts.append((commit or Commit.empty()).encode())
-        return b"".join(parts)
-
-    @classmethod
-    def read(cls, r: Reader) -> BlocksMsg:
-        n = r.u16()
-        if not 1 <= n <= MAX_BLOCKS_PER_MESSAGE:
-            raise r.fail(f"{n} blocks in one message", "oversize")
-        entries: list[tuple[Block, Commit | None]] = []
-        for _ in range(n):
-            block = _read_block(r)
-            commit = Commit._read(r)
-            entries.append((block, None if commit.is_empty else commit))
-        return cls(tuple(entries))
-
-    def __repr__(self) -> str:
-        first = self.entries[0][0].height
-        return f"BlocksMsg({first}..{first + len(self.entries) - 1})"
-
-
 class BlockMsg(Message):
     """A new block announced by its producer (PoW) and relayed."""
 
@@ -304,8 +238,6 @@ _READERS = {
     TAG_PROPOSAL: ProposalMsg.read,
     TAG_VOTE: VoteMsg.read,
     TAG_STATUS: StatusMsg.read,
-    TAG_GET_BLOCKS: GetBlocksMsg.read,
-    TAG_BLOCKS: BlocksMsg.read,
     TAG_BLOCK: BlockMsg.read,
     TAG_SKIP: SkipMsg.read,
 }

@@ -48,11 +48,9 @@ from node.consensus.events import (
 )
 from node.consensus.evidence import proposal_evidence, vote_evidence
 from node.consensus.messages import (
-    BlocksMsg,
     Message,
     ProposalMsg,
     SkipMsg,
-    StatusMsg,
     VoteMsg,
 )
 from node.consensus.signing import SigningRecord
@@ -176,7 +174,7 @@ class PoaEngine(Engine):
             # only a node that made no progress since the last tick speaks
             state = (self.height, self.round, len(self.own))
             if state == self._last_tick:
-                out.append(Broadcast(StatusMsg(self.height, self.round, self.app.head.hash)))
+                out.append(Broadcast(self.status_message()))
                 out.extend(Broadcast(m) for m in self.own)
             self._last_tick = state
             out.append(SetTimer(key, now_ms + self.gossip_interval_ms))
@@ -211,11 +209,6 @@ class PoaEngine(Engine):
             self._receive_proposal(peer, message, now_ms, out)
         elif isinstance(message, SkipMsg):
             self._receive_skip(peer, message, now_ms, out)
-        elif isinstance(message, StatusMsg):
-            self.serve_blocks(peer, message.height, out)
-        elif isinstance(message, BlocksMsg):
-            for block, commit in message.entries:
-                self.receive_decided(peer, block, commit, now_ms, out)
         return out
 
     def on_block(

@@ -42,30 +42,23 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from node import header_rules
-from node.consensus.engine import Engine
+from node.consensus.engine import MAX_LOCATOR, Engine
 from node.consensus.events import (
     Action,
     Broadcast,
     Committed,
+    FetchBlocks,
     Mine,
     PeerId,
     PeerMisbehaved,
     Readmit,
     RequestProposal,
     Reverted,
-    Send,
     SetTimer,
     StopMining,
     TimerKey,
 )
-from node.consensus.messages import (
-    MAX_BLOCKS_PER_MESSAGE,
-    MAX_LOCATOR,
-    BlockMsg,
-    BlocksMsg,
-    GetBlocksMsg,
-    StatusMsg,
-)
+from node.consensus.messages import BlockMsg, StatusMsg
 from node.errors import InvalidBlock
 from node.types import Block, BlockHeader, Commit
 
@@ -236,8 +229,7 @@ class PowEngine(Engine):
     def on_timer(self, key: TimerKey, now_ms: int) -> list[Action]:
         out: list[Action] = []
         if key[0] == "gossip":
-            head = self.head
-            out.append(Broadcast(StatusMsg(head.header.height, 0, head.header.hash, head.work)))
+            out.append(Broadcast(self.status_message()))
             out.append(SetTimer(key, now_ms + self.gossip_interval_ms))
         return out
 
@@ -268,21 +260,6 @@ class PowEngine(Engine):
         out: list[Action] = []
         if isinstance(message, BlockMsg):
             self._receive(peer, message.block, now_ms, out)
-        elif isinstance(message, BlocksMsg):
-            for block, _ in message.entries:
-                self._receive(peer, block, now_ms, out)
-            last = message.entries[-1][0]
-            if len(message.entries) == MAX_BLOCKS_PER_MESSAGE and last.hash in self.tree:
-                out.append(Send(peer, GetBlocksMsg(self._locator())))
-        elif isinstance(message, StatusMsg):
-            if (
-                message.work > self.best.work
-                and message.head_hash not in self.tree
-                and message.head_hash not in self.invalid
-            ):
-                out.append(Send(peer, GetBlocksMsg(self._locator())))
-        elif isinstance(message, GetBlocksMsg):
-            self._serve(peer, message.locator, out)
         return out
 
     def on_block(
@@ -321,7 +298,7 @@ class PowEngine(Engine):
             ):
                 waiting.append(block)
             if peer is not None:
-                out.append(Send(peer, GetBlocksMsg(self._locator())))
+                out.append(FetchBlocks(peer))
             return
         reason = None
         if parent.invalid:
@@ -451,7 +428,21 @@ class PowEngine(Engine):
 
     # -- sync --------------------------------------------------------------------------------
 
-    def _locator(self) -> tuple[bytes, ...]:
+    def status_message(self) -> StatusMsg:
+        head = self.head
+        return StatusMsg(head.header.height, 0, head.header.hash, head.work)
+
+    def peer_head(self, status: StatusMsg) -> tuple[int, int]:
+        return status.height, status.work
+
+    def is_behind(self, height: int, work: int) -> bool:
+        """A peer that reports more work (or, work unknown, a higher head)."""
+        return work > self.best.work or (work == 0 and height > self.app.height)
+
+    def leads(self, height: int, work: int) -> bool:
+        return self.best.work > work if work else self.app.height > height
+
+    def catch_up_locator(self) -> tuple[bytes, ...]:
         """Main-chain hashes: the last 10, then exponentially sparser, then genesis."""
         out: list[bytes] = []
         height = len(self.chain) - 1
@@ -463,23 +454,6 @@ class PowEngine(Engine):
             height -= step
         out.append(self.chain[0])
         return tuple(out)
-
-    def _serve(self, peer: PeerId, locator: Sequence[bytes], out: list[Action]) -> None:
-        start = 0
-        for block_hash in locator:
-            known = self.tree.get(block_hash)
-            if known is not None and self._on_chain(known):
-                start = known.header.height
-                break
-        last = min(len(self.chain) - 1, start + MAX_BLOCKS_PER_MESSAGE)
-        entries: list[tuple[Block, Commit | None]] = []
-        for height in range(start + 1, last + 1):
-            block = self.app.block(height)
-            if block is None:
-                break
-            entries.append((block, None))
-        if entries:
-            out.append(Send(peer, BlocksMsg(tuple(entries))))
 
     # -- inspection ---------------------------------------------------------------------------
 

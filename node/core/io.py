@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from node.consensus.events import Event, PeerId, TimerKey
+from node.consensus.events import PeerId, TimerKey
+from node.core.catchup import GetBlocks, NodeEvent
 from node.types import Block, Commit, Transaction
 
 
@@ -52,7 +53,7 @@ class NodeIO(Protocol):
 
     def cancel_timer(self, key: TimerKey) -> None: ...
 
-    def queue(self, event: Event) -> None:
+    def queue(self, event: NodeEvent) -> None:
         """Feed ``event`` to ``NodeCore.step`` after the actions in progress."""
         ...
 
@@ -63,6 +64,11 @@ class NodeIO(Protocol):
 
     def stop_mining(self, job: int) -> None:
         """Stop the search of ``job`` if it is still running."""
+        ...
+
+    def request_blocks(self, peer: PeerId, request: GetBlocks) -> None:
+        """Send a catch-up request to ``peer``; feed its answer (None if it
+        failed) as ``BlocksReceived`` (node/core/catchup.py)."""
         ...
 
     def relay_txs(self, txs: Sequence[Transaction], origin: PeerId | None) -> None:

@@ -28,10 +28,12 @@ from node.consensus import SignatureVerifier, create_engine
 from node.consensus.engine import Engine
 from node.consensus.events import (
     Action,
+    BlockReceived,
     Broadcast,
     CancelTimer,
     Committed,
-    Event,
+    FetchBlocks,
+    MessageReceived,
     Mine,
     PeerId,
     PeerMisbehaved,
@@ -43,15 +45,28 @@ from node.consensus.events import (
     Send,
     SetTimer,
     StopMining,
+    TimerFired,
 )
 from node.consensus.ledger_app import LedgerApp
+from node.consensus.messages import StatusMsg
+from node.core import catchup
+from node.core.catchup import (
+    Blocks,
+    BlocksReceived,
+    CatchUp,
+    GetBlocks,
+    NodeEvent,
+    PeerGone,
+    PeerStatus,
+)
 from node.core.io import NodeIO, Observer
+from node.errors import DecodeError
 from node.genesis import Genesis
 from node.ledger import Ledger
 from node.mempool import Mempool, MempoolConfig
 from node.mempool.pool import AdmitResult
 from node.scheduling.policy import BlockLimits, Policy
-from node.types import ZERO_HASH, Block, Transaction
+from node.types import ZERO_HASH, Block, Commit, Transaction
 
 #: where a node keeps the evidence it recorded (the store's meta table)
 EVIDENCE_META_KEY = "evidence"
@@ -73,6 +88,7 @@ class NodeCore:
         mempool_config: MempoolConfig | None = None,
         verifier: SignatureVerifier | None = None,
         engine_options: Mapping[str, Any] | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         """``key_seed``: the node's Ed25519 key (its id, the proposer it
         writes); ``signs``: whether the engine signs (votes, proposes, mines)
@@ -99,6 +115,12 @@ class NodeCore:
             **dict(engine_options or {}),
         )
         self.evidence: list[dict[str, Any]] = self._load_evidence()
+        # a one-block lag is chased after two status rounds without a commit
+        self.catchup = (
+            catch_up
+            if catch_up is not None
+            else CatchUp(stall_ms=2 * self.engine.gossip_interval_ms)
+        )
         self.events = 0
 
     # -- driving the engine ------------------------------------------------------
@@ -107,10 +129,35 @@ class NodeCore:
         """The engine's first actions (after boot or a restart)."""
         self.perform(self.engine.start(self.io.now_ms()))
 
-    def step(self, event: Event) -> bool:
-        """Feed one event; True if the engine found a peer at fault in it."""
+    def step(self, event: NodeEvent) -> bool:
+        """Feed one event; True if it showed a peer at fault.
+
+        Catch-up's own events (a peer's head, an answer to a block request,
+        the request timer) are the catch-up's; everything else goes to
+        ``Engine.step``."""
         self.events += 1
-        return self.perform(self.engine.step(event, self.io.now_ms()))
+        kind = type(event)
+        if kind is MessageReceived:
+            assert isinstance(event, MessageReceived)
+            if type(event.message) is StatusMsg:
+                return self._peer_status(event.peer, event.message)
+        elif kind is TimerFired:
+            assert isinstance(event, TimerFired)
+            if event.key[0] == catchup.TIMER:
+                self._request_timed_out(event.key[1])
+                return False
+        elif kind is BlocksReceived:
+            assert isinstance(event, BlocksReceived)
+            return self._blocks_received(event.peer, event.reply)
+        elif kind is PeerStatus:
+            assert isinstance(event, PeerStatus)
+            return self._peer_head(event.peer, event.height, event.work)
+        elif kind is PeerGone:
+            assert isinstance(event, PeerGone)
+            if self.catchup.on_gone(event.peer):
+                self._catch_up()
+            return False
+        return self.perform(self.engine.step(event, self.io.now_ms()))  # type: ignore[arg-type]
 
     def perform(self, actions: list[Action]) -> bool:
         """Carry out ``actions`` in order; True if one said a peer misbehaved."""
@@ -149,6 +196,9 @@ class NodeCore:
                 io.stop_mining(action.job)  # type: ignore[union-attr]
             elif kind is ReportEvidence:
                 self._record_evidence(action.evidence)  # type: ignore[union-attr]
+            elif kind is FetchBlocks:
+                self.catchup.want(action.peer)  # type: ignore[union-attr]
+                self._catch_up()
             elif kind is PeerMisbehaved:
                 assert isinstance(action, PeerMisbehaved)
                 misbehaved = True
@@ -184,6 +234,73 @@ class NodeCore:
             self.mempool.remove([tx.id for tx, _ in refused])
         self.observer.on_built(block, len(refused), self.io.perf_s() - started_s)
         return block
+
+    # -- catch-up (node/core/catchup.py) ------------------------------------------------
+
+    def blocks_for(self, request: GetBlocks, max_bytes: int) -> Blocks:
+        """The answer to a peer's GetBlocks, read from the store."""
+        return catchup.serve(self.ledger, request, max_bytes)
+
+    def _peer_status(self, peer: PeerId, status: StatusMsg) -> bool:
+        """A peer's status: catch up if it is ahead; if it is behind, tell it
+        where we are (a node that makes progress sends no status of its own)."""
+        height, work = self.engine.peer_head(status)
+        if self.engine.leads(height, work):
+            self.io.send(peer, self.engine.status_message())
+        return self._peer_head(peer, height, work)
+
+    def _peer_head(self, peer: PeerId, height: int, work: int) -> bool:
+        self.catchup.on_status(peer, height, work)
+        if self.engine.is_behind(height, work):
+            self._catch_up()
+        return False
+
+    def _catch_up(self) -> None:
+        """Ask a peer that is ahead for the next blocks, if none is being asked."""
+        io = self.io
+        now_ms = io.now_ms()
+        ask = self.catchup.next_request(
+            height=self.ledger.height,
+            is_behind=self.engine.is_behind,
+            locator=self.engine.catch_up_locator,
+            now_ms=now_ms,
+        )
+        if ask is None:
+            return
+        peer, number, request = ask
+        io.set_timer((catchup.TIMER, number, 0), now_ms + self.catchup.request_timeout_ms)
+        io.request_blocks(peer, request)
+
+    def _request_timed_out(self, number: int) -> None:
+        if self.catchup.on_timeout(number, self.ledger.height) is not None:
+            self._catch_up()
+
+    def _blocks_received(self, peer: PeerId, reply: Blocks | None) -> bool:
+        """Hand a peer's blocks to the engine, one ``BlockReceived`` each."""
+        cu = self.catchup
+        if cu.in_flight is None or cu.in_flight[0] != peer:
+            return False  # not asked, or too late: the timer gave up on it
+        self.io.cancel_timer((catchup.TIMER, cu.in_flight[1], 0))
+        entries: list[tuple[Block, Commit | None]] = []
+        faulty = False
+        try:
+            for raw_block, raw_commit in reply.blocks if reply is not None else ():
+                block = Block.decode(raw_block)
+                commit = Commit.decode(raw_commit) if raw_commit else None
+                entries.append((block, None if commit is not None and commit.is_empty else commit))
+        except DecodeError as exc:
+            faulty = True
+            entries = []
+            self.io.penalise(peer, f"invalid_blocks:{exc.code}")
+            self.observer.on_misbehaved(peer, f"invalid_blocks:{exc.code}")
+        before = self.ledger.height
+        for block, commit in entries:
+            faulty |= self.perform(
+                self.engine.step(BlockReceived(peer, block, commit), self.io.now_ms())
+            )
+        cu.on_answer(peer, len(entries), self.ledger.height - before, self.ledger.height)
+        self._catch_up()
+        return faulty
 
     # -- transactions ----------------------------------------------------------------
 

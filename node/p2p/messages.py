@@ -24,13 +24,14 @@ from typing import Any, ClassVar, TypeAlias
 import msgpack
 
 from node.codec import MAX_NAME_LEN, U64_MAX
+from node.consensus.engine import MAX_LOCATOR
+from node.core.catchup import MAX_BLOCKS_PER_REQUEST, Blocks, GetBlocks
 from node.errors import DecodeError
 from node.types import HASH_SIZE, MAX_TX_SIZE, SIGNATURE_SIZE
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: GetBlocks carries a locator
 NODE_ID_SIZE = 32
 CHALLENGE_SIZE = 32
-MAX_BLOCKS_PER_REQUEST = 256
 MAX_PEERS_PER_MESSAGE = 64
 MAX_TXS_PER_MESSAGE = 65_536
 MAX_HOST_LEN = 253
@@ -102,28 +103,6 @@ class Status:
     KIND: ClassVar[str] = "status"
     height: int
     head_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class GetBlocks:
-    """Request: blocks ``start`` to ``end`` inclusive (at most 256)."""
-
-    KIND: ClassVar[str] = "get_blocks"
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class Blocks:
-    """Response to GetBlocks: ``(block, commit)`` pairs in height order.
-
-    ``commit`` is the certificate that committed the block, or ``b""``. The
-    list may be a prefix of the range asked for (the responder does not have
-    the rest, or it would not fit in one message), never longer than it.
-    """
-
-    KIND: ClassVar[str] = "blocks"
-    blocks: tuple[tuple[bytes, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +212,7 @@ def _fields(msg: Message) -> dict[str, Any]:
         case Status():
             return {"height": msg.height, "head": msg.head_hash}
         case GetBlocks():
-            return {"start": msg.start, "end": msg.end}
+            return {"start": msg.start, "end": msg.end, "loc": list(msg.locator)}
         case Blocks():
             return {"blocks": [[b, c] for b, c in msg.blocks]}
         case GetPeers():
@@ -359,7 +338,10 @@ def _get_blocks(f: _Fields) -> GetBlocks:
     start, end = f.uint("start"), f.uint("end")
     if end < start or end - start >= MAX_BLOCKS_PER_REQUEST:
         raise _fail("get_blocks", f"range {start}..{end} is empty or longer than 256", "bad_range")
-    return GetBlocks(start=start, end=end)
+    locator = tuple(
+        _check_bin("get_blocks", "loc", h, size=HASH_SIZE) for h in f.seq("loc", MAX_LOCATOR)
+    )
+    return GetBlocks(start=start, end=end, locator=locator)
 
 
 def _blocks(f: _Fields) -> Blocks:
@@ -400,7 +382,7 @@ _DECODERS: dict[str, tuple[frozenset[str], Callable[[_Fields], Message]]] = {
         frozenset({"height", "head"}),
         lambda f: Status(height=f.uint("height"), head_hash=f.bytes_("head", size=HASH_SIZE)),
     ),
-    GetBlocks.KIND: (frozenset({"id", "start", "end"}), _get_blocks),
+    GetBlocks.KIND: (frozenset({"id", "start", "end", "loc"}), _get_blocks),
     Blocks.KIND: (frozenset({"id", "blocks"}), _blocks),
     GetPeers.KIND: (frozenset({"id"}), lambda f: GetPeers()),
     Peers.KIND: (frozenset({"id", "peers"}), _peers),

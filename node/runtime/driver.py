@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from node import crypto
 from node.consensus.events import (
-    Event,
     MessageReceived,
     MinedNonce,
     PeerId,
     TimerFired,
     TimerKey,
 )
+from node.core.catchup import Blocks, BlocksReceived, GetBlocks, NodeEvent
+from node.errors import OrdinetError
 from node.runtime.clock import Clock
 from node.types import Transaction
 
@@ -54,6 +55,10 @@ class Network(Protocol):
 
     def penalise(self, peer: PeerId, reason: str) -> None: ...
 
+    async def request_blocks(self, peer: PeerId, request: GetBlocks) -> Blocks:
+        """Ask ``peer`` (OrdinetError if it fails or does not answer in time)."""
+        ...
+
     def on_message_done(self, peer: PeerId, message: Any, raw: bytes, accepted: bool) -> None:
         """After the node took a peer's consensus message (``raw``: its
         encoding); ``accepted``: the engine found no fault in it."""
@@ -71,7 +76,7 @@ class _Item:
 
     def __init__(
         self,
-        event: Event,
+        event: NodeEvent,
         *,
         raw: bytes | None = None,
         timer_seq: int = 0,
@@ -120,6 +125,7 @@ class ConsensusDriver:
         self._timer_seq = 0
         self._mining: _MiningJob | None = None
         self._mine_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # catch-up requests in flight
         self._stopping = False
         self.events = 0
         self.step_s_total = 0.0
@@ -155,7 +161,29 @@ class ConsensusDriver:
     def penalise(self, peer: PeerId, reason: str) -> None:
         self.net.penalise(peer, reason)
 
-    def queue(self, event: Event) -> None:
+    def request_blocks(self, peer: PeerId, request: GetBlocks) -> None:
+        if self._stopping:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._request_blocks(peer, request), name="catch-up-request"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _request_blocks(self, peer: PeerId, request: GetBlocks) -> None:
+        try:
+            reply = await self.net.request_blocks(peer, request)
+        except OrdinetError as exc:
+            log.info(
+                "sync.request_failed peer=%s start=%d reason=%s",
+                peer.hex()[:16] if isinstance(peer, bytes) else peer,
+                request.start,
+                getattr(exc, "reason", None) or exc.code,
+            )
+            reply = None
+        self._push(_Item(BlocksReceived(peer, reply)))
+
+    def queue(self, event: NodeEvent) -> None:
         self._push(_Item(event))
 
     # -- feeding --------------------------------------------------------------------
@@ -167,7 +195,7 @@ class ConsensusDriver:
         await self._net_slots.acquire()
         self._push(_Item(MessageReceived(peer, message), raw=raw))
 
-    def feed(self, event: Event) -> asyncio.Future[None]:
+    def feed(self, event: NodeEvent) -> asyncio.Future[None]:
         """Queue an event; the future completes once the engine has handled it."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._push(_Item(event, done=done))
@@ -308,6 +336,8 @@ class ConsensusDriver:
             handle.cancel()
         self._timers.clear()
         self._stop_mining()
+        for task in self._tasks:
+            task.cancel()
         for item in self._queue:
             if item.done is not None and not item.done.done():
                 item.done.cancel()
@@ -315,8 +345,9 @@ class ConsensusDriver:
 
     async def close(self) -> None:
         """After ``run`` ended: wait for nonce searches in flight (a batch in a
-        thread cannot be interrupted mid-call; it sees the stop flag after)."""
+        thread cannot be interrupted mid-call; it sees the stop flag after)
+        and for the cancelled block requests."""
         self._shutdown()
-        tasks = list(self._mine_tasks)
+        tasks = [*self._mine_tasks, *self._tasks]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

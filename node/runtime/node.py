@@ -42,6 +42,7 @@ from node.consensus.messages import (
     decode_message,
 )
 from node.core import NodeCore, Observer
+from node.core.catchup import CatchUp, PeerGone, PeerStatus, serve_range
 from node.errors import ConfigError, DecodeError, InvalidSignature, InvalidTransaction
 from node.genesis import Genesis
 from node.httpserve import HttpLimits, HttpServer
@@ -52,6 +53,7 @@ from node.p2p import (
     Consensus,
     GetBlocks,
     NewBlock,
+    P2PError,
     PeerInfo,
     Status,
     Transport,
@@ -63,7 +65,6 @@ from node.rpc.metrics import NodeMetrics
 from node.rpc.service import SubmitResult, admit_encoded
 from node.runtime.clock import Clock
 from node.runtime.driver import ConsensusDriver
-from node.runtime.sync import BlockSync
 from node.scheduling.plugins import ensure_entry_point_policies, load_policy_modules
 from node.scheduling.policy import Policy, load_policy
 from node.types import ZERO_HASH, Block, Commit, Transaction
@@ -183,18 +184,17 @@ class Node(Observer):
             observer=self,
             mempool_config=config.mempool,
             engine_options=options,
+            catch_up=CatchUp(
+                batch_blocks=config.sync.batch_blocks,
+                request_timeout_ms=round(config.sync.request_timeout_s * 1000),
+                stall_ms=2
+                * (config.consensus.gossip_interval_ms or int(genesis.params["block_interval_ms"])),
+            ),
         )
         self.driver.attach(self.core)
         self.mempool = self.core.mempool
         self.engine: Engine = self.core.engine
         self.verifier = self.core.verifier
-        self.sync = BlockSync(
-            transport=self.transport,
-            driver=self.driver,
-            height=lambda: self.ledger.height,
-            clock=self.clock,
-            config=config.sync,
-        )
         self.metrics.attach(
             mempool_stats=self.mempool.stats, p2p_snapshot=self.transport.metrics_snapshot
         )
@@ -295,7 +295,6 @@ class Node(Observer):
         """The node's loops live as long as the API application."""
         tasks = [
             asyncio.create_task(self.driver.run(), name="consensus-driver"),
-            asyncio.create_task(self.sync.run(), name="block-sync"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
         for task in tasks:
@@ -362,8 +361,8 @@ class Node(Observer):
             "peers": len(self.transport.peer_ids),
             "mempool_size": len(self.mempool),
             "mempool_bytes": self.mempool.size_bytes,
-            "syncing": self.sync.syncing,
-            "best_peer_height": self.sync.best_peer_height,
+            "syncing": self.core.catchup.syncing,
+            "best_peer_height": self.core.catchup.best_peer_height,
             "validator": self.signing,
             "genesis_hash": self.genesis_hash.hex(),
             "p2p_port": self.transport.listen_port,
@@ -426,7 +425,7 @@ class Node(Observer):
         elif isinstance(msg, Txs):
             await self._admit_raw(msg.txs, origin=peer_id)
         elif isinstance(msg, Status):
-            self.sync.peer_status(peer_id, msg.height)
+            self.driver.queue(PeerStatus(peer_id, msg.height))
         elif isinstance(msg, GetBlocks):
             return await self._serve_blocks(msg)
         elif isinstance(msg, NewBlock):
@@ -436,33 +435,43 @@ class Node(Observer):
         return None
 
     async def on_peer_connected(self, peer: PeerInfo) -> None:
-        self.sync.peer_status(peer.node_id, peer.height)
+        self.driver.queue(PeerStatus(peer.node_id, peer.height))
         # Re-send our status and current-round messages now rather than at the
         # next gossip tick: the newcomer may be a validator the round waits for.
         self.driver.fire_now(GOSSIP_TIMER)
         self.metrics.peers.set(len(self.transport.peer_ids))
 
     async def on_peer_disconnected(self, peer_id: bytes, reason: str) -> None:
-        self.sync.peer_gone(peer_id)
+        self.driver.queue(PeerGone(peer_id))
         self.metrics.peers.set(len(self.transport.peer_ids))
 
     async def _serve_blocks(self, request: GetBlocks) -> Blocks:
-        """Blocks of a range that we hold, each with its certificate.
+        """A peer's catch-up request, answered as node/core/catchup.py says.
 
-        They go out as stored (never decoded and encoded again), at most one
-        frame's worth, read from SQLite in a worker thread so that the event
-        loop keeps running; at most ``_SERVING_READS`` reads at once for all
-        peers together (each peer is held to ``max_served_requests``).
+        The range is worked out here (the locator's hashes looked up); the
+        blocks go out as stored (never decoded and encoded again), at most
+        one frame's worth, read from SQLite in a worker thread so that the
+        event loop keeps running; at most ``_SERVING_READS`` reads at once for
+        all peers together (each peer is held to ``max_served_requests``).
         """
-        end = min(request.end, self.ledger.height)
+        heights = serve_range(self.ledger, request)
+        if heights is None:
+            return Blocks(())
         async with self._serving_reads:
             entries = await asyncio.to_thread(
                 self.ledger.store.load_raw_blocks,
-                request.start,
-                end,
+                heights[0],
+                heights[1],
                 self.config.p2p.max_msg_bytes,
             )
         return Blocks(tuple(entries))
+
+    async def request_blocks(self, peer: PeerId, request: GetBlocks) -> Blocks:
+        assert isinstance(peer, bytes)
+        reply = await self.transport.request(peer, request, self.config.sync.request_timeout_s)
+        if not isinstance(reply, Blocks):
+            raise P2PError(f"peer answered GetBlocks with {reply.KIND}", code="bad_answer")
+        return reply
 
     # -- the driver's Network ------------------------------------------------------------
 
@@ -570,7 +579,7 @@ class Node(Observer):
         m.mempool_txs.set(len(self.mempool))
         m.mempool_bytes.set(self.mempool.size_bytes)
         m.peers.set(len(self.transport.peer_ids))
-        m.syncing.set(1 if self.sync.syncing else 0)
+        m.syncing.set(1 if self.core.catchup.syncing else 0)
 
 
 def _hash_or_none(value: bytes) -> str | None:

@@ -19,8 +19,6 @@ from typing import Any
 
 from node.consensus.messages import (
     BlockMsg,
-    BlocksMsg,
-    GetBlocksMsg,
     ProposalMsg,
     SkipMsg,
     StatusMsg,
@@ -64,11 +62,6 @@ def message(msg: Any, names: Mapping[bytes, str]) -> str:
         return f"status h={msg.height} r={msg.round} head={short(msg.head_hash)}{work}"
     if isinstance(msg, BlockMsg):
         return f"block h={msg.block.height} block={short(msg.block.hash)}"
-    if isinstance(msg, BlocksMsg):
-        first, last = msg.entries[0][0].height, msg.entries[-1][0].height
-        return f"blocks h={first}..{last}"
-    if isinstance(msg, GetBlocksMsg):
-        return f"getblocks locator={len(msg.locator)} head={short(msg.locator[0])}"
     return type(msg).__name__
 
 

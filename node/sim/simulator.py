@@ -47,13 +47,15 @@ from pathlib import Path
 from typing import Any
 
 from node import crypto
-from node.consensus.events import Event, MessageReceived, MinedNonce, PeerId, TimerFired, TimerKey
+from node.consensus.events import MessageReceived, MinedNonce, PeerId, TimerFired, TimerKey
 from node.consensus.validators import SignatureVerifier
 from node.core import NodeCore, Observer
+from node.core.catchup import Blocks, BlocksReceived, GetBlocks, NodeEvent
 from node.errors import OrdinetError
 from node.genesis import DEFAULT_PARAMS, Genesis, Validator
 from node.ledger import Ledger
 from node.mempool import MempoolConfig
+from node.p2p.config import P2PConfig
 from node.research.trace import Trace
 from node.scheduling.policy import Policy, load_policy
 from node.sim import narrate
@@ -78,6 +80,8 @@ SUBMIT = 10  # a client sends a tx to a node
 FLUSH = 11  # a node's tx outbox goes out
 PENALTY = 12  # log only: a node penalised a peer
 TORN = 13  # log only: a crash cut a store write
+GET_BLOCKS = 14  # a catch-up request reaches a node
+BLOCKS = 15  # the answer reaches the node that asked
 
 KIND_NAMES = {
     DELIVER: "recv",
@@ -94,6 +98,8 @@ KIND_NAMES = {
     FLUSH: "flush",
     PENALTY: "penalty",
     TORN: "torn",
+    GET_BLOCKS: "getblocks",
+    BLOCKS: "blocks",
 }
 
 _REC = struct.Struct(">QHHB")
@@ -278,7 +284,7 @@ class SimIO:
     def cancel_timer(self, key: TimerKey) -> None:
         self.node.timers.pop(key, None)
 
-    def queue(self, event: Event) -> None:
+    def queue(self, event: NodeEvent) -> None:
         self.sim.push(self.sim.now, EVENT, self.node.index, event)
 
     def mine(self, job: int, prefix: bytes, target: bytes) -> None:
@@ -291,6 +297,10 @@ class SimIO:
     def stop_mining(self, job: int) -> None:
         if self.node.mining_job == job:
             self.node.mining_job = None
+
+    def request_blocks(self, peer: PeerId, request: GetBlocks) -> None:
+        assert isinstance(peer, int)
+        self.sim.send(self.node.index, peer, GET_BLOCKS, request)
 
     def relay_txs(self, txs: Sequence[Transaction], origin: PeerId | None) -> None:
         node = self.node
@@ -444,6 +454,7 @@ class Simulation:
             for i in self.scenario.byzantine:
                 self.byzantine_hooks[i] = Equivocator(self, self.nodes[i]).split
         self._submissions: Iterator[Submission] = iter(self.source.submissions())
+        self.max_msg_bytes = P2PConfig().max_msg_bytes  # the live node's frame limit
         self._started = False
         self._finished = False
         self._deadline = 0
@@ -544,7 +555,7 @@ class Simulation:
             self.crash(node)
             return None
 
-    def _step(self, node: SimNode, event: Event) -> None:
+    def _step(self, node: SimNode, event: NodeEvent) -> None:
         core = node.core
         assert core is not None
         self._run_core(node, lambda: core.step(event))
@@ -654,6 +665,15 @@ class Simulation:
             self._receive(node, list(c.txs), b)
         elif kind == FLUSH:
             self._flush(node)
+        elif kind == GET_BLOCKS:
+            core = node.core
+            assert core is not None
+            reply = core.blocks_for(c, self.max_msg_bytes)
+            self.log(a, GET_BLOCKS, b, _digest(c), lambda: f"h={c.start}..{c.end} from node{b}")
+            self.send(a, b, BLOCKS, reply)
+        elif kind == BLOCKS:
+            self.log(a, BLOCKS, b, _digest(c), lambda: f"{len(c.blocks)} block(s) from node{b}")
+            self._step(node, BlocksReceived(b, c))
 
     def _submit(self, sub: Submission) -> None:
         """A client sends a tx to its node (the next live one if that one is down)."""
@@ -737,6 +757,13 @@ class Simulation:
         if self.tmpdir is not None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
+
+
+def _digest(msg: GetBlocks | Blocks) -> bytes:
+    if isinstance(msg, GetBlocks):
+        head = struct.pack(">QQ", msg.start, msg.end)
+        return crypto.sha256(head + b"".join(msg.locator))
+    return crypto.sha256(b"".join(block + commit for block, commit in msg.blocks))
 
 
 def run_simulation(config: SimConfig, seed: int) -> RunResult:

@@ -19,9 +19,8 @@ from node.consensus.events import (
     PeerMisbehaved,
     ReportEvidence,
     RequestProposal,
-    Send,
 )
-from node.consensus.messages import BlocksMsg, ProposalMsg, StatusMsg, VoteMsg
+from node.consensus.messages import ProposalMsg, VoteMsg
 from node.consensus.validators import ValidatorSet
 from node.genesis import Validator
 from node.types import PRECOMMIT, PREVOTE, ZERO_HASH, Block, Commit, Proposal, Vote
@@ -248,24 +247,6 @@ def test_restart_keeps_the_lock(cluster_factory) -> None:
     assert [v.block_hash for v in own_votes(c, 0, PRECOMMIT, 0)] == [b.hash] * 2
 
 
-def test_a_lagging_node_syncs_blocks_and_checks_their_certificates(cluster_factory) -> None:
-    c = cluster_factory("bft")
-    c.down = {3}
-    c.start(0, only=[0, 1, 2])
-    c.deliver(0)
-    for i in (0, 1, 2):
-        c.fire(i, "commit", now=2000)
-    c.deliver(2000)
-    assert [c.ledgers[i].height for i in range(4)] == [2, 2, 2, 0]
-    c.down = set()
-    c.start(3000, only=[3])
-    c.queue.clear()
-    c.handle(3, [Broadcast(StatusMsg(1, 0, c.ledgers[3].head.hash))], 3000)
-    c.deliver(3000)
-    assert c.ledgers[3].height == 2
-    assert c.ledgers[3].head == c.ledgers[0].head
-
-
 def test_a_certificate_short_of_quorum_is_refused(cluster_factory) -> None:
     c = cluster_factory("bft")
     c.start(0)
@@ -278,22 +259,14 @@ def test_a_certificate_short_of_quorum_is_refused(cluster_factory) -> None:
     )
     fresh = cluster_factory("bft")
     fresh.start(0, only=[3])
-    actions = fresh.engines[3].on_message(0, BlocksMsg(((block, short),)), 10)
+    actions = fresh.engines[3].on_block(0, block, short, 10)
     assert any(isinstance(a, PeerMisbehaved) for a in actions)
     assert fresh.ledgers[3].height == 0
-    actions = fresh.engines[3].on_message(0, BlocksMsg(((block, cert),)), 10)
+    actions = fresh.engines[3].on_block(0, block, None, 10)
+    assert any(isinstance(a, PeerMisbehaved) for a in actions)
+    actions = fresh.engines[3].on_block(0, block, cert, 10)
     assert any(isinstance(a, Committed) for a in actions)
     assert fresh.ledgers[3].height == 1
-
-
-def test_a_peer_behind_is_sent_the_blocks_it_misses(cluster_factory) -> None:
-    c = cluster_factory("bft")
-    c.start(0)
-    c.deliver(0)
-    actions = c.engines[0].on_message(5, StatusMsg(1, 0, ZERO_HASH), 10)
-    (send,) = [a for a in actions if isinstance(a, Send)]
-    assert send.peer == 5 and isinstance(send.message, BlocksMsg)
-    assert send.message.entries[0][0].height == 1
 
 
 def test_weighted_round_robin_gives_slots_in_proportion_to_power() -> None:

@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 from node import crypto
 from node.consensus.messages import (
     BlockMsg,
-    BlocksMsg,
-    GetBlocksMsg,
     ProposalMsg,
     SkipMsg,
     StatusMsg,
@@ -26,7 +24,6 @@ from node.types import (
     ZERO_HASH,
     Block,
     BlockHeader,
-    Commit,
     Proposal,
     Vote,
     tx_root,
@@ -60,13 +57,10 @@ def _all_messages() -> list:
     proposal = Proposal(
         height=1, round=0, pol_round=-1, block_hash=block.hash, proposer=KEY
     ).signed("c", SEED)
-    commit = Commit(height=1, round=0, block_hash=block.hash, signatures=[(KEY, bytes(64))])
     return [
         ProposalMsg(proposal, block),
         VoteMsg(_vote(PRECOMMIT, block.hash)),
         StatusMsg(7, 2, block.hash, work=2**200 + 5),
-        GetBlocksMsg((block.hash, ZERO_HASH)),
-        BlocksMsg(((block, commit), (_block(2), None))),
         BlockMsg(block),
         SkipMsg(_vote(PREVOTE, ZERO_HASH, 3), -1, None),
         SkipMsg(_vote(PREVOTE, block.hash, 3), 1, block),

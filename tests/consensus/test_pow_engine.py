@@ -8,15 +8,15 @@ from node import crypto
 from node.consensus.events import (
     Broadcast,
     Committed,
+    FetchBlocks,
     Mine,
     PeerMisbehaved,
     Readmit,
     RequestProposal,
     Reverted,
-    Send,
     StopMining,
 )
-from node.consensus.messages import BlockMsg, BlocksMsg, GetBlocksMsg, StatusMsg
+from node.consensus.messages import BlockMsg
 from node.consensus.pow import PowEngine, PowRules, work_of
 from node.genesis import DEFAULT_PARAMS
 from node.types import Block, BlockHeader
@@ -152,21 +152,30 @@ def test_blocks_breaking_the_rules_are_refused(cluster_factory) -> None:
     assert c.ledgers[0].height == 0
 
 
-def test_a_node_behind_fetches_missing_blocks(cluster_factory) -> None:
+def test_an_orphan_asks_to_catch_up_and_the_missing_blocks_connect_it(cluster_factory) -> None:
     c = cluster_factory("pow", n=2, params=PARAMS)
     c.start(0)
     chain = [mine(c, 1, 10 + k) for k in range(3)]
     e0 = c.engines[0]
-    # the tip alone is an orphan: ask the sender for what leads to it
+    # the tip alone is an orphan: ask the node to fetch from its sender
     actions = e0.on_message(1, BlockMsg(chain[-1]), 20)
-    (ask,) = [a for a in actions if isinstance(a, Send)]
-    assert isinstance(ask.message, GetBlocksMsg)
-    served = c.engines[1].on_message(0, ask.message, 21)
-    (reply,) = [a for a in served if isinstance(a, Send)]
-    assert isinstance(reply.message, BlocksMsg)
-    e0.on_message(1, reply.message, 22)
+    assert [a.peer for a in actions if isinstance(a, FetchBlocks)] == [1]
+    assert c.ledgers[0].height == 0
+    for block in chain[:-1]:  # what catch-up hands back, block by block
+        e0.on_block(1, block, None, 22)
     assert c.ledgers[0].head.hash == chain[-1].hash
-    # a status with more work than ours and an unknown head asks for blocks too
-    head = c.engines[1].status()
-    actions = c.engines[0].on_message(1, StatusMsg(3, 0, bytes(32), head["total_work"] + 1), 30)
-    assert any(isinstance(a, Send) and isinstance(a.message, GetBlocksMsg) for a in actions)
+
+
+def test_more_work_is_ahead_and_the_locator_thins_out_to_genesis(cluster_factory) -> None:
+    c = cluster_factory("pow", n=2, params=PARAMS)
+    c.start(0)
+    for k in range(30):
+        c.engines[0].on_block(1, mine(c, 1, 10 + k), None, 10 + k)
+    e0 = c.engines[0]
+    work = e0.status()["total_work"]
+    assert e0.is_behind(30, work + 1) and not e0.is_behind(30, work)
+    assert e0.leads(29, work - 1) and not e0.leads(30, work)
+    assert e0.peer_head(e0.status_message()) == (30, work)
+    locator = e0.catch_up_locator()
+    assert locator[0] == c.ledgers[0].head.hash and locator[-1] == c.ledgers[0].block(0).hash
+    assert 10 < len(locator) < 30

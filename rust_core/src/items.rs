@@ -59,10 +59,9 @@ impl Items for PackedItems<'_> {
     }
 }
 
-/// Byte strings of any length, copied back to back into one allocation.
-///
-/// This is how a Python list of `bytes` crosses into Rust: two vectors
-/// instead of one allocation per item, owned so the GIL can be released.
+/// Byte strings of any length, copied back to back into one allocation:
+/// two vectors instead of one allocation per item (the signed messages of
+/// a batch of transactions, say).
 #[derive(Debug, Clone, Default)]
 pub struct FlatItems {
     data: Vec<u8>,
@@ -80,7 +79,14 @@ impl FlatItems {
 
     /// Appends a copy of `item`.
     pub fn push(&mut self, item: &[u8]) {
-        self.data.extend_from_slice(item);
+        self.push_parts(&[item]);
+    }
+
+    /// Appends one item, the concatenation of `parts`.
+    pub fn push_parts(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.data.extend_from_slice(part);
+        }
         self.ends.push(self.data.len());
     }
 }
@@ -138,6 +144,8 @@ mod tests {
         for item in [&b"abc"[..], b"", b"d"] {
             flat.push(item);
         }
-        assert_eq!(collect(&flat), vec![b"abc".to_vec(), vec![], b"d".to_vec()]);
+        flat.push_parts(&[b"e", b"", b"fg"]);
+        let expected = vec![b"abc".to_vec(), vec![], b"d".to_vec(), b"efg".to_vec()];
+        assert_eq!(collect(&flat), expected);
     }
 }

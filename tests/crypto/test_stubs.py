@@ -23,12 +23,19 @@ def stub_functions() -> dict[str, ast.FunctionDef]:
     return {node.name: node for node in STUB.body if isinstance(node, ast.FunctionDef)}
 
 
-def stub_constants() -> set[str]:
+def stub_constant_types() -> dict[str, str]:
+    """Each constant's name and the type inside its ``Final[...]``."""
     return {
-        node.target.id
+        node.target.id: ast.unparse(node.annotation.slice)
         for node in STUB.body
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and isinstance(node.annotation, ast.Subscript)
     }
+
+
+def stub_constants() -> set[str]:
+    return set(stub_constant_types())
 
 
 def public(names: set[str]) -> set[str]:
@@ -41,9 +48,10 @@ def test_stub_and_module_define_the_same_public_names() -> None:
     assert in_stub == at_runtime
 
 
-def test_constants_are_ints() -> None:
-    for name in public(stub_constants()):
-        assert isinstance(getattr(core, name), int), name
+def test_constants_have_the_stub_types() -> None:
+    types = {"int": int, "bytes": bytes}
+    for name, type_name in stub_constant_types().items():
+        assert type(getattr(core, name)) is types[type_name], name
 
 
 @pytest.mark.parametrize("name", sorted(public(set(stub_functions()))))

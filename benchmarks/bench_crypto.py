@@ -21,7 +21,6 @@ ROUNDS = 3
 WORKLOADS: dict[str, Callable[[], report.Workload]] = {
     "merkle-root-2^20": report.merkle_workload,
     "verify-batch-10k": report.verify_batch_workload,
-    "verify-encoded-txs-10k": report.encoded_transactions_workload,
     "sha256-many-100k": report.sha256_many_workload,
     "sha256-many-packed-100k": report.sha256_many_packed_workload,
 }

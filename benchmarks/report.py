@@ -34,7 +34,6 @@ import nacl.exceptions
 import nacl.signing
 
 from node import crypto
-from node.types import Transaction, verify_transactions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench-results"
@@ -210,50 +209,6 @@ def sha256_many_packed_workload() -> Workload:
     )
 
 
-TRANSACTIONS = 10_000
-
-
-def encoded_transactions(count: int) -> list[bytes]:
-    """`count` signed transfers, each from its own key, as the API receives them."""
-    rng = random.Random(4)
-    raws = []
-    for nonce in range(count):
-        seed = rng.randbytes(crypto.SEED_SIZE)
-        tx = Transaction(
-            chain_id="ordinet-bench",
-            sender=crypto.keypair_from_seed(seed)[1],
-            nonce=nonce,
-            recipient=rng.randbytes(crypto.PUBLIC_KEY_SIZE),
-            amount=1_000,
-            fee=10,
-            data=rng.randbytes(rng.randrange(64)),
-        ).signed(seed)
-        raws.append(tx.encode())
-    return raws
-
-
-def decode_then_verify(raws: list[bytes]) -> tuple[list[Transaction], list[bool]]:
-    """Today's path before admit_encoded used the batch entry point: decode
-    in Python, then rebuild each signed message for verify_batch."""
-    txs = [Transaction.decode(raw) for raw in raws]
-    return txs, verify_transactions(txs)
-
-
-def verify_then_decode(raws: list[bytes]) -> tuple[list[Transaction], list[bool | None]]:
-    """admit_encoded's path: every signature checked on the raw encodings in
-    one call, then the decode the mempool needs anyway."""
-    verdicts = crypto.verify_encoded_transactions(raws)
-    return [Transaction.decode(raw) for raw in raws], verdicts
-
-
-def encoded_transactions_workload() -> Workload:
-    raws = encoded_transactions(TRANSACTIONS)
-    return Workload(
-        reference=lambda: decode_then_verify(raws),
-        rust=lambda: verify_then_decode(raws),
-    )
-
-
 CASES: list[Case] = [
     Case(
         name="merkle_root_packed, 2^20 x 32 B leaves",
@@ -266,12 +221,6 @@ CASES: list[Case] = [
         reference_name="PyNaCl verify loop",
         target_ratio=5.0,
         prepare=verify_batch_workload,
-    ),
-    Case(
-        name=f"verify_encoded_transactions + decode, {TRANSACTIONS:,} txs",
-        reference_name="decode + verify_transactions",
-        target_ratio=1.05,
-        prepare=encoded_transactions_workload,
     ),
     Case(
         name=f"sha256_many, {MESSAGES:,} x {MESSAGE_SIZE} B",

@@ -4,9 +4,8 @@ Use it through :mod:`node.crypto`, which documents the semantics. Every
 ``bytes``-like argument accepts ``bytes``, ``bytearray``, ``memoryview`` or
 another buffer of unsigned bytes. Wrong lengths and out-of-range indices
 raise ``ValueError``; an object of the wrong type raises ``TypeError``.
-Batch calls copy their input (a ``bytes`` object is read in place: it
-cannot change, and the call holds a reference to it), then release the GIL
-while they work.
+Batch calls copy their input (a ``bytes`` buffer is read in place: it
+cannot change), then release the GIL while they work.
 """
 
 from collections.abc import Iterable
@@ -18,10 +17,6 @@ HASH_SIZE: Final[int]
 SEED_SIZE: Final[int]
 PUBLIC_KEY_SIZE: Final[int]
 SIGNATURE_SIZE: Final[int]
-TX_VERSION: Final[int]
-TX_DOMAIN: Final[bytes]
-MAX_NAME_LEN: Final[int]
-MAX_TX_DATA: Final[int]
 
 def sha256(data: _BytesLike) -> bytes:
     """SHA-256 of a bytes-like object."""
@@ -91,16 +86,6 @@ def verify_batch(
 
     Raises ``ValueError`` if the three sequences differ in length, or naming
     the index of a key that is not 32 bytes or a signature that is not 64.
-    """
-
-def verify_encoded_transactions(raws: Iterable[_BytesLike]) -> list[bool | None]:
-    """For each encoded transaction, whether it is well-formed and signed by
-    its sender: ``True``, ``False`` for a bad signature, ``None`` when the
-    bytes do not decode (``node.types.Transaction.decode`` would raise
-    ``DecodeError``).
-
-    The signatures of the well-formed ones are checked in one batch, as by
-    :func:`verify_batch`, over ``TX_DOMAIN || body``.
     """
 
 def pow_search(prefix: _BytesLike, target: _BytesLike, start_nonce: int, count: int) -> int | None:

@@ -40,15 +40,6 @@ Ed25519 (RFC 8032 keys and signatures, ZIP-215 verification)
     are bad; a key or signature of the wrong length in a batch is a
     ``ValueError`` naming its index.
 
-Encoded transactions
-    ``verify_encoded_transactions(raws)`` checks many encoded transactions
-    (docs/PROTOCOL.md's layout) in one call, without building them in
-    Python: for each, ``True`` when it decodes and its signature over
-    ``TX_DOMAIN || body`` is the sender's, ``False`` when it decodes but the
-    signature does not verify, ``None`` when ``Transaction.decode`` would
-    raise ``DecodeError``. The signatures go through one ``verify_batch``,
-    so the verdicts are ``Transaction.verify``'s.
-
 Proof of work
     ``pow_search(prefix, target, start_nonce, count)`` returns the smallest
     nonce ``n`` in the range with ``SHA-256(prefix || n as 8 big-endian
@@ -57,11 +48,10 @@ Proof of work
 
 Threads
     Batch calls (``sha256_many*``, ``merkle_*``, ``verify_batch``,
-    ``verify_encoded_transactions``, ``pow_search``) copy their input,
-    release the GIL and use every core for large inputs; other Python
-    threads run meanwhile. (A ``bytes`` object is read in place rather than
-    copied: it cannot change, and the call holds a reference to it until it
-    returns.)
+    ``pow_search``) copy their input, release the GIL and use every core
+    for large inputs; other Python threads run meanwhile. (A ``bytes``
+    buffer is read in place rather than copied: it cannot change, and the
+    caller holds it until the call returns.)
 
 Errors
     Wrong lengths, bad indices and ragged buffers raise ``ValueError``;
@@ -87,7 +77,6 @@ from node._core import (
     sign,
     verify,
     verify_batch,
-    verify_encoded_transactions,
     verify_merkle_proof,
 )
 
@@ -130,6 +119,5 @@ __all__ = [
     "sign",
     "verify",
     "verify_batch",
-    "verify_encoded_transactions",
     "verify_merkle_proof",
 ]

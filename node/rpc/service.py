@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from node import crypto
 from node.errors import DecodeError
 from node.types import Transaction
 
@@ -123,39 +122,25 @@ class NodeService(Protocol):
 def admit_encoded(
     mempool: Mempool, raws: Sequence[bytes], now_s: float
 ) -> tuple[list[SubmitResult], list[Transaction]]:
-    """Decode ``raws`` and admit the decodable ones to the mempool.
+    """Decode ``raws`` and admit the decodable ones in one mempool batch.
 
     Returns one SubmitResult per raw (in order) and the transactions the
     pool accepted (to gossip). The shared first half of ``submit_txs``.
-
-    Every signature is checked in ONE Rust call over the raw encodings
-    (``crypto.verify_encoded_transactions``), which skips rebuilding each
-    signed message in Python. The well-signed txs then enter the pool in
-    one batch that skips its own signature step; the badly signed ones go
-    through a second batch that checks them again, so each is refused with
-    the code the pool's rulebook gives first (``duplicate`` or
-    ``wrong_chain_id`` before ``invalid_signature``). None of them can enter
-    the pool, so the split changes no answer of the first batch.
     """
     results: list[SubmitResult | None] = [None] * len(raws)
-    signed: list[tuple[int, Transaction]] = []
-    forged: list[tuple[int, Transaction]] = []
-    verdicts = crypto.verify_encoded_transactions(raws)
-    for i, (raw, verdict) in enumerate(zip(raws, verdicts, strict=True)):
+    txs: list[Transaction] = []
+    slots: list[int] = []
+    for i, raw in enumerate(raws):
         try:
-            tx = Transaction.decode(raw)
+            txs.append(Transaction.decode(raw))
         except DecodeError as exc:
-            assert verdict is None, "the Rust decoder accepted what Transaction.decode refuses"
             results[i] = SubmitResult(None, False, exc.message, exc.code)
             continue
-        assert verdict is not None, "the Rust decoder refused what Transaction.decode accepts"
-        (signed if verdict else forged).append((i, tx))
+        slots.append(i)
     accepted: list[Transaction] = []
-    for batch, checked in ((signed, True), (forged, False)):
-        if not batch:
-            continue
-        answers = mempool.admit([tx for _, tx in batch], now_s, signatures_checked=checked)
-        for (i, tx), answer in zip(batch, answers, strict=True):
+    if txs:
+        answers = mempool.admit(txs, now_s)
+        for i, tx, answer in zip(slots, txs, answers, strict=True):
             results[i] = SubmitResult(answer.tx_id, answer.accepted, answer.message, answer.code)
             if answer.accepted:
                 accepted.append(tx)

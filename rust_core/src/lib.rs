@@ -1,6 +1,5 @@
 //! Ordinet's hot path: SHA-256, RFC 6962 Merkle trees, Ed25519 signatures
-//! with ZIP-215 rules, the batch check of encoded transactions' signatures,
-//! and the proof-of-work nonce search.
+//! with ZIP-215 rules, and the proof-of-work nonce search.
 //!
 //! The modules below are plain Rust with no Python in them, tested by
 //! `cargo test`. With the `python` feature, [`python`] wraps them as the
@@ -14,7 +13,6 @@ pub mod merkle;
 mod par;
 pub mod pow;
 pub mod sig;
-pub mod tx;
 
 #[cfg(feature = "python")]
 mod python;

@@ -25,7 +25,6 @@ use crate::items::PackedItems;
 use crate::merkle;
 use crate::pow;
 use crate::sig::{self, PublicKey, SignatureBytes, PUBLIC_KEY_SIZE, SEED_SIZE, SIGNATURE_SIZE};
-use crate::tx;
 
 impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> PyErr {
@@ -353,23 +352,6 @@ fn verify_batch<'py>(
     Ok(py.detach(|| sig::verify_batch(&public_keys, msgs.as_slice(), &sigs))?)
 }
 
-/// For each encoded transaction, whether it is well-formed and signed by
-/// its sender: True, False for a bad signature, None when the bytes do not
-/// decode (node.types.Transaction.decode would raise DecodeError).
-///
-/// The signatures of the well-formed ones are checked in one batch, as by
-/// `verify_batch`, over `TX_DOMAIN || body`.
-#[pyfunction]
-fn verify_encoded_transactions(
-    py: Python<'_>,
-    raws: &Bound<'_, PyAny>,
-) -> PyResult<Vec<Option<bool>>> {
-    let raws = held_items(raws, "raws")?;
-    let raws = contents(&raws);
-    let verdicts = py.detach(|| tx::verify_encoded(raws.as_slice()))?;
-    Ok(verdicts.into_iter().map(Result::ok).collect())
-}
-
 /// The smallest nonce n in [start_nonce, start_nonce + count) with
 /// SHA-256(prefix || n.to_bytes(8, "big")) <= target (256-bit big-endian
 /// integers), or None.
@@ -392,15 +374,13 @@ fn pow_search(
 }
 
 /// Ordinet's hot path in Rust: SHA-256, RFC 6962 Merkle trees, Ed25519 with
-/// ZIP-215 rules, the batch check of encoded transactions, proof-of-work
-/// search. Use it through `node.crypto`.
+/// ZIP-215 rules, proof-of-work search. Use it through `node.crypto`.
 #[pymodule(name = "_core")]
 mod core_module {
     #[pymodule_export]
     use super::{
         keypair_from_seed, merkle_proof, merkle_root, merkle_root_packed, pow_search, sha256,
-        sha256_many, sha256_many_packed, sign, verify, verify_batch, verify_encoded_transactions,
-        verify_merkle_proof,
+        sha256_many, sha256_many_packed, sign, verify, verify_batch, verify_merkle_proof,
     };
 
     #[pymodule_export]
@@ -411,12 +391,4 @@ mod core_module {
     const PUBLIC_KEY_SIZE: usize = crate::sig::PUBLIC_KEY_SIZE;
     #[pymodule_export]
     const SIGNATURE_SIZE: usize = crate::sig::SIGNATURE_SIZE;
-    #[pymodule_export]
-    const TX_VERSION: u8 = crate::tx::TX_VERSION;
-    #[pymodule_export]
-    const TX_DOMAIN: &[u8] = crate::tx::TX_DOMAIN;
-    #[pymodule_export]
-    const MAX_NAME_LEN: usize = crate::tx::MAX_NAME_LEN;
-    #[pymodule_export]
-    const MAX_TX_DATA: usize = crate::tx::MAX_TX_DATA;
 }

@@ -23,19 +23,12 @@ def stub_functions() -> dict[str, ast.FunctionDef]:
     return {node.name: node for node in STUB.body if isinstance(node, ast.FunctionDef)}
 
 
-def stub_constant_types() -> dict[str, str]:
-    """Each constant's name and the type inside its ``Final[...]``."""
-    return {
-        node.target.id: ast.unparse(node.annotation.slice)
-        for node in STUB.body
-        if isinstance(node, ast.AnnAssign)
-        and isinstance(node.target, ast.Name)
-        and isinstance(node.annotation, ast.Subscript)
-    }
-
-
 def stub_constants() -> set[str]:
-    return set(stub_constant_types())
+    return {
+        node.target.id
+        for node in STUB.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
 
 
 def public(names: set[str]) -> set[str]:
@@ -48,10 +41,9 @@ def test_stub_and_module_define_the_same_public_names() -> None:
     assert in_stub == at_runtime
 
 
-def test_constants_have_the_stub_types() -> None:
-    types = {"int": int, "bytes": bytes}
-    for name, type_name in stub_constant_types().items():
-        assert type(getattr(core, name)) is types[type_name], name
+def test_constants_are_ints() -> None:
+    for name in public(stub_constants()):
+        assert isinstance(getattr(core, name), int), name
 
 
 @pytest.mark.parametrize("name", sorted(public(set(stub_functions()))))

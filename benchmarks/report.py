@@ -213,7 +213,7 @@ CASES: list[Case] = [
     Case(
         name="merkle_root_packed, 2^20 x 32 B leaves",
         reference_name="hashlib, level by level",
-        target_ratio=15.0,
+        target_ratio=25.0,
         prepare=merkle_workload,
     ),
     Case(

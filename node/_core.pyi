@@ -4,8 +4,9 @@ Use it through :mod:`node.crypto`, which documents the semantics. Every
 ``bytes``-like argument accepts ``bytes``, ``bytearray``, ``memoryview`` or
 another buffer of unsigned bytes. Wrong lengths and out-of-range indices
 raise ``ValueError``; an object of the wrong type raises ``TypeError``.
-Batch calls copy their input (a ``bytes`` buffer is read in place: it
-cannot change), then release the GIL while they work.
+Batch calls copy their input (a ``bytes`` object is read in place: it
+cannot change, and the call holds a reference to it), then release the GIL
+while they work.
 """
 
 from collections.abc import Iterable

@@ -50,8 +50,9 @@ Threads
     Batch calls (``sha256_many*``, ``merkle_*``, ``verify_batch``,
     ``pow_search``) copy their input, release the GIL and use every core
     for large inputs; other Python threads run meanwhile. (A ``bytes``
-    buffer is read in place rather than copied: it cannot change, and the
-    caller holds it until the call returns.)
+    object, an argument or an element of a list, is read in place rather
+    than copied: it cannot change, and the call holds a reference to it
+    until it returns.)
 
 Errors
     Wrong lengths, bad indices and ragged buffers raise ``ValueError``;

@@ -3,11 +3,14 @@
 //! Everything here is conversion. Arguments are checked and copied into
 //! owned Rust values while the GIL is held; batch work then runs with the GIL
 //! released (`py.detach`), possibly on both cores; results are converted
-//! back. One exception to the copy: a large `bytes` buffer is read in place,
-//! because nothing can change a `bytes` object and the caller keeps it alive
-//! for the whole call (copying 32 MiB would cost a third of a 2^20-leaf
-//! Merkle root). A [`CoreError`] becomes a `ValueError` in one place (`From`
-//! below); an object that is not bytes-like or not an int is a `TypeError`.
+//! back. One exception to the copy: a `bytes` object is read in place,
+//! because nothing can change it and a reference keeps it alive for the
+//! whole call (the caller's, for an argument; ours, for an element of a
+//! list, which the caller could empty meanwhile). Copying 32 MiB would cost
+//! a third of a 2^20-leaf Merkle root, and copying a list's items one by one
+//! more than holding them. A [`CoreError`] becomes a `ValueError` in one
+//! place (`From` below); an object that is not bytes-like or not an int is
+//! a `TypeError`.
 
 use std::borrow::Cow;
 
@@ -18,7 +21,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::error::{fixed, fixed_at, CoreError};
 use crate::hash::{self, Hash, HASH_SIZE};
-use crate::items::{FlatItems, PackedItems};
+use crate::items::PackedItems;
 use crate::merkle;
 use crate::pow;
 use crate::sig::{self, PublicKey, SignatureBytes, PUBLIC_KEY_SIZE, SEED_SIZE, SIGNATURE_SIZE};
@@ -109,13 +112,34 @@ fn capacity_hint(seq: &Bound<'_, PyAny>) -> usize {
     seq.len().unwrap_or(0).min(1 << 20)
 }
 
-/// Every element of an iterable of bytes-like objects, copied into one buffer.
-fn flat_items(seq: &Bound<'_, PyAny>, what: &'static str) -> PyResult<FlatItems> {
-    let mut items = FlatItems::with_capacity(capacity_hint(seq), 0);
+/// Every element of an iterable of bytes-like objects as a `bytes`, for
+/// work done without the GIL: a `bytes` element is referenced, not copied
+/// (it cannot change, and the reference keeps it alive whatever happens to
+/// the iterable meanwhile); any other buffer is copied into a new `bytes`.
+/// Borrow the contents with [`contents`].
+fn held_items<'py>(
+    seq: &Bound<'py, PyAny>,
+    what: &'static str,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let mut items = Vec::with_capacity(capacity_hint(seq));
     for (index, item) in seq.try_iter()?.enumerate() {
-        with_bytes(&item?, Arg::element(what, index), |bytes| items.push(bytes))?;
+        let held = match item?.cast_into::<PyBytes>() {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                let obj = err.into_inner();
+                with_bytes(&obj, Arg::element(what, index), |bytes| {
+                    PyBytes::new(obj.py(), bytes)
+                })?
+            }
+        };
+        items.push(held);
     }
     Ok(items)
+}
+
+/// The bytes of each of `items`, borrowed.
+fn contents<'a>(items: &'a [Bound<'_, PyBytes>]) -> Vec<&'a [u8]> {
+    items.iter().map(|item| item.as_bytes()).collect()
 }
 
 /// Every element of an iterable of `N`-byte bytes-like objects.
@@ -179,8 +203,9 @@ fn sha256<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
 /// SHA-256 of every item, in order, as a list of 32-byte digests.
 #[pyfunction]
 fn sha256_many<'py>(py: Python<'py>, items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-    let items = flat_items(items, "items")?;
-    let digests = py.detach(|| hash::sha256_many(&items));
+    let items = held_items(items, "items")?;
+    let items = contents(&items);
+    let digests = py.detach(|| hash::sha256_many(items.as_slice()));
     digest_list(py, &digests)
 }
 
@@ -204,8 +229,9 @@ fn sha256_many_packed<'py>(
 /// RFC 6962 Merkle root of the leaf data `items` (SHA-256(b"") when empty).
 #[pyfunction]
 fn merkle_root<'py>(py: Python<'py>, items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let items = flat_items(items, "items")?;
-    let root = py.detach(|| merkle::merkle_root(&items));
+    let items = held_items(items, "items")?;
+    let items = contents(&items);
+    let root = py.detach(|| merkle::merkle_root(items.as_slice()));
     Ok(PyBytes::new(py, &root))
 }
 
@@ -233,8 +259,9 @@ fn merkle_proof<'py>(
     index: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
     let index = u64_arg(index, "index")?;
-    let items = flat_items(items, "items")?;
-    let path = py.detach(|| merkle::merkle_proof(&items, index))?;
+    let items = held_items(items, "items")?;
+    let items = contents(&items);
+    let path = py.detach(|| merkle::merkle_proof(items.as_slice(), index))?;
     digest_list(py, &path)
 }
 
@@ -319,9 +346,10 @@ fn verify_batch<'py>(
     sigs: &Bound<'py, PyAny>,
 ) -> PyResult<Vec<bool>> {
     let public_keys: Vec<PublicKey> = fixed_items(public_keys, "public_keys")?;
-    let msgs = flat_items(msgs, "msgs")?;
+    let msgs = held_items(msgs, "msgs")?;
+    let msgs = contents(&msgs);
     let sigs: Vec<SignatureBytes> = fixed_items(sigs, "sigs")?;
-    Ok(py.detach(|| sig::verify_batch(&public_keys, &msgs, &sigs))?)
+    Ok(py.detach(|| sig::verify_batch(&public_keys, msgs.as_slice(), &sigs))?)
 }
 
 /// The smallest nonce n in [start_nonce, start_nonce + count) with

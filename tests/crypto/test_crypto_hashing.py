@@ -85,3 +85,20 @@ def test_sha256_many_packed_large_buffer() -> None:
 def test_sha256_many_packed_rejects_ragged_buffers(size: int, item_size: int) -> None:
     with pytest.raises(ValueError, match="item_size"):
         crypto.sha256_many_packed(bytes(size), item_size)
+
+
+@settings(deadline=None)
+@given(st.integers(0, 200), st.integers(0, 70), st.data())
+def test_sha256_many_of_equal_lengths_matches_hashlib(
+    size: int, n: int, data: st.DataObject
+) -> None:
+    # Equal lengths are hashed sixteen or four at a time; the rest one by one.
+    items = data.draw(st.lists(st.binary(min_size=size, max_size=size), min_size=n, max_size=n))
+    assert crypto.sha256_many(items) == [hashlib.sha256(m).digest() for m in items]
+
+
+def test_sha256_many_reads_any_bytes_like_element() -> None:
+    items = [b"abc", bytearray(b"abc"), memoryview(b"xabcx")[1:-1], array.array("B", b"abc")]
+    assert crypto.sha256_many(items) == [hashlib.sha256(b"abc").digest()] * 4
+    with pytest.raises(TypeError, match=r"items\[1\]"):
+        crypto.sha256_many([b"abc", "abc"])  # type: ignore[list-item]

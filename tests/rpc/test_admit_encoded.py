@@ -18,6 +18,10 @@ def pool() -> Mempool:
     return Mempool(chain_id=CHAIN_ID, accounts=lambda address: (10**12, 0))
 
 
+def admitter(mempool: Mempool):  # type: ignore[no-untyped-def]
+    return lambda txs: mempool.admit(txs, 0.0)
+
+
 def transfer(wallet: Wallet, nonce: int, *, chain_id: str = CHAIN_ID) -> Transaction:
     return wallet.transfer(to=BOB.address, amount=1, fee=100, nonce=nonce, chain_id=chain_id)
 
@@ -30,7 +34,7 @@ def forged(tx: Transaction) -> Transaction:
 def test_results_follow_the_raws_in_order() -> None:
     good = [transfer(ALICE, n) for n in range(3)]
     raws = [good[0].encode(), b"\x01garbage", forged(good[1]).encode(), good[1].encode()]
-    results, accepted = admit_encoded(pool(), raws, 0.0)
+    results, accepted = admit_encoded(admitter(pool()), raws)
     assert [r.accepted for r in results] == [True, False, False, True]
     assert results[1].id is None and results[1].code == "oversize"  # a 103-byte chain id
     assert results[2].code == Refusal.INVALID_SIGNATURE
@@ -41,10 +45,10 @@ def test_results_follow_the_raws_in_order() -> None:
 def test_a_forged_tx_gets_the_rulebooks_first_refusal() -> None:
     mempool = pool()
     pooled = transfer(ALICE, 0)
-    admit_encoded(mempool, [pooled.encode()], 0.0)
+    admit_encoded(admitter(mempool), [pooled.encode()])
     other_chain = forged(transfer(ALICE, 1, chain_id="elsewhere"))
     results, accepted = admit_encoded(
-        mempool, [other_chain.encode(), forged(transfer(ALICE, 1)).encode()], 0.0
+        admitter(mempool), [other_chain.encode(), forged(transfer(ALICE, 1)).encode()]
     )
     assert [r.code for r in results] == [Refusal.WRONG_CHAIN_ID, Refusal.INVALID_SIGNATURE]
     assert accepted == []
@@ -52,6 +56,6 @@ def test_a_forged_tx_gets_the_rulebooks_first_refusal() -> None:
 
 
 def test_a_batch_of_only_undecodable_raws() -> None:
-    results, accepted = admit_encoded(pool(), [b"", b"\x02"], 0.0)
+    results, accepted = admit_encoded(admitter(pool()), [b"", b"\x02"])
     assert [r.code for r in results] == ["truncated", "unknown_version"]
     assert accepted == []

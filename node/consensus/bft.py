@@ -124,6 +124,13 @@ class VoteSet:
     def to_json(self) -> dict[str, int]:
         return {("nil" if h == ZERO_HASH else h.hex()): p for h, p in self.power_for.items()}
 
+    def signers(self) -> dict[str, list[str]]:
+        """Who signed a vote for each hash ("nil" for nil), in key order."""
+        return {
+            ("nil" if h == ZERO_HASH else h.hex()): sorted(v.hex() for v in votes)
+            for h, votes in self.by_hash.items()
+        }
+
 
 class Timeouts:
     """Step timeouts of round r: ``base + r * delta`` milliseconds."""
@@ -722,6 +729,10 @@ class BftEngine(Engine):
                     "proposals": [m.proposal.block_hash.hex() for m in self.proposals.get(r, ())],
                     "prevotes": self.prevotes[r].to_json() if r in self.prevotes else {},
                     "precommits": self.precommits[r].to_json() if r in self.precommits else {},
+                    "prevote_signers": self.prevotes[r].signers() if r in self.prevotes else {},
+                    "precommit_signers": (
+                        self.precommits[r].signers() if r in self.precommits else {}
+                    ),
                 }
                 for r in rounds
             },

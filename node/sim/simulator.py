@@ -82,6 +82,10 @@ PENALTY = 12  # log only: a node penalised a peer
 TORN = 13  # log only: a crash cut a store write
 GET_BLOCKS = 14  # a catch-up request reaches a node
 BLOCKS = 15  # the answer reaches the node that asked
+DROPPED = 16  # log only: a message in flight lost by hand (node/sim/stepping.py)
+DELAYED = 17  # log only: a message in flight held back by hand
+#: the heap's messages on the wire
+WIRE_KINDS = frozenset({DELIVER, TXS, GET_BLOCKS, BLOCKS})
 
 KIND_NAMES = {
     DELIVER: "recv",
@@ -100,6 +104,8 @@ KIND_NAMES = {
     TORN: "torn",
     GET_BLOCKS: "getblocks",
     BLOCKS: "blocks",
+    DROPPED: "dropped",
+    DELAYED: "delayed",
 }
 
 _REC = struct.Struct(">QHHB")
@@ -139,6 +145,9 @@ class SimConfig:
     block_bytes: int = 0
     #: a node sends the txs it admitted to its peers at most this often
     tx_gossip_ms: int = 50
+    #: every node's store on disk (else only the nodes a crash will hit):
+    #: any node may then be crashed and restarted by hand
+    durable: bool = False
 
     def genesis_params(self) -> dict[str, Any]:
         p = dict(DEFAULT_PARAMS)
@@ -416,10 +425,10 @@ class Simulation:
         # function's memo, so sharing it changes no outcome, only the cost
         self.verifier = SignatureVerifier(max_entries=1 << 18)
         self.tmpdir: str | None = None
-        if self.scenario.crashes:
+        if self.scenario.crashes or config.durable:
             base = "/dev/shm" if Path("/dev/shm").is_dir() else None
             self.tmpdir = tempfile.mkdtemp(prefix="ordinet-sim-", dir=base)
-        crashing = {c.node for c in self.scenario.crashes}
+        crashing = set(range(n)) if config.durable else {c.node for c in self.scenario.crashes}
         self.nodes = [
             SimNode(
                 i,
@@ -442,6 +451,8 @@ class Simulation:
         self._log = hashlib.sha256()
         self._lines: list[str] | None = [] if config.keep_log else None
         self.events = 0
+        #: heap sequence numbers of messages lost by hand (node/sim/stepping.py)
+        self.dropped: set[int] = set()
         #: per trace row: whether the node it was sent to admitted it
         self.admitted: dict[int, bool] = {}
         self.invariants = Invariants(self)
@@ -588,6 +599,11 @@ class Simulation:
     def finished(self) -> bool:
         return self._finished
 
+    @property
+    def lines(self) -> list[str] | None:
+        """The readable log so far (with ``keep_log``)."""
+        return self._lines
+
     def step(self) -> bool:
         """Handle the next event; False once the run is over."""
         if not self._started:
@@ -602,8 +618,11 @@ class Simulation:
         if at > self._deadline:
             self._finished = True
             return False
-        _, _, kind, a, b, c = heapq.heappop(heap)
+        _, seq, kind, a, b, c = heapq.heappop(heap)
         self.now = at
+        if seq in self.dropped:
+            self.dropped.discard(seq)
+            return True
         self.events += 1
         self._handle(kind, a, b, c)
         if at >= self.scenario.heal_ms and self.invariants.done(at):

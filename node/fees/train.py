@@ -54,8 +54,8 @@ Log = Callable[[str], None]
 class FeeTrainConfig:
     seed: int = 0
     holdout_frac: float = 0.2
-    trees: int = 200
-    max_depth: int = 6
+    trees: int = 120
+    max_depth: int = 5
     learning_rate: float = 0.1
     min_samples_leaf: int = 40
     quantiles: tuple[float, ...] = QUANTILES

@@ -45,6 +45,8 @@ from node.consensus.messages import (
     decode_message,
 )
 from node.errors import ConfigError, DecodeError, InvalidSignature, InvalidTransaction
+from node.fees.estimator import Estimate
+from node.fees.live import LiveFees
 from node.genesis import Genesis
 from node.httpserve import HttpLimits, HttpServer
 from node.ledger import Ledger
@@ -204,6 +206,7 @@ class Node:
         )
         self.metrics.height.set(ledger.height)
         self.evidence: list[dict[str, Any]] = self._load_evidence()
+        self.fees = LiveFees()
         self._admitted_s: dict[bytes, float] = {}
         self._serving_reads = asyncio.Semaphore(_SERVING_READS)
         self._step: tuple[int, int, str] | None = None
@@ -379,6 +382,9 @@ class Node:
     async def submit_txs(self, raws: list[bytes]) -> list[SubmitResult]:
         return await self._admit_raw(raws, origin=None)
 
+    def fee_estimate(self, blocks: int, confidence: float) -> Estimate:
+        return self.fees.estimate(blocks, confidence)
+
     def peers(self) -> list[dict[str, Any]]:
         return [p.to_json() for p in self.transport.peers]
 
@@ -522,6 +528,7 @@ class Node:
         header = block.header
         now_s = self.clock.now_s()
         self.mempool.on_block(block.txs, now_s)
+        self.fees.on_committed(block, self.mempool, self.ledger, now_s)
         mono_s = self.clock.monotonic_s()
         admitted = self._admitted_s
         latency = self.metrics.tx_commit_latency_seconds

@@ -128,7 +128,9 @@ class Outcome:
             "calibration": round(float(hits.sum()) / n, 6) if n else None,
             "free": round(float((self.free & mask).sum()) / n, 6) if n else None,
             "overpay_mean": round(float(paid_too_much.mean()), 4) if len(paid_too_much) else None,
-            "overpay_p50": round(float(np.median(paid_too_much)), 4) if len(paid_too_much) else None,
+            "overpay_p50": round(float(np.median(paid_too_much)), 4)
+            if len(paid_too_much)
+            else None,
             "fee_mean": round(float(self.fee[mask].mean()), 4) if n else None,
             "answered": round(n / (n + missing), 6) if n + missing else None,
             "txs": n,
@@ -214,7 +216,9 @@ class FeeBench:
             "model_sha256": self.model_sha256,
             "versions": versions(),
             "git_commit": git_commit(),
-            "per_seed": [{"seed": s, "estimators": r} for s, r in zip(self.seeds, self.per_seed, strict=True)],
+            "per_seed": [
+                {"seed": s, "estimators": r} for s, r in zip(self.seeds, self.per_seed, strict=True)
+            ],
             "summary": {
                 name: {
                     q.label: {
@@ -256,9 +260,9 @@ def run_fee_bench(
             raise ConfigError("the workload has no transactions to bench", code="bad_trace")
         blocks = production.block_count(trace)
 
-        def tick(k: int, label: str = f"seed {seed} replay") -> None:
+        def tick(k: int, label: str = f"seed {seed} replay", total: int = blocks) -> None:
             if progress is not None:
-                progress(label, k, blocks)
+                progress(label, k, total)
 
         tape = record(trace, production, progress=tick)
         run: dict[str, dict[str, dict[str, dict[str, float | None]]]] = {}

@@ -120,7 +120,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("--model-hash needs --model")
     estimators = parse_estimators(args.estimators)
     queries = parse_queries(args.blocks, args.confidence)
-    model = None if args.model is None else load_fee_model(args.model, expected_sha256=args.model_hash)
+    model = (
+        None if args.model is None else load_fee_model(args.model, expected_sha256=args.model_hash)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     workload = Workload.open(args.workload)
     progress = _Progress(enabled=not args.quiet)
@@ -161,7 +163,10 @@ def print_table(bench: Any) -> None:
                 cells.append(fmt_estimate(bench.summary(name, q, phase, "calibration"), 3))
                 cells.append(fmt_estimate(bench.summary(name, q, phase, "overpay_mean"), 1))
             table.add_row(name, *cells)
-        free = [fmt_estimate(bench.summary(bench.estimators[0], q, p, "free"), 3) for p in ("all", "steady", "burst")]
+        free = [
+            fmt_estimate(bench.summary(bench.estimators[0], q, p, "free"), 3)
+            for p in ("all", "steady", "burst")
+        ]
         table.add_row("(no fee needed)", free[0], "", free[1], "", free[2], "")
         Console(width=160).print(table)
     if bench.model_sha256:

@@ -38,7 +38,9 @@ def recipe_argv(out: Path) -> list[str]:
     return [*argv, "--out", str(out)]
 
 
-def rebuild(out: Path = DEFAULT_FEE_MODEL_PATH, hash_out: Path = DEFAULT_FEE_MODEL_HASH_PATH) -> bytes:
+def rebuild(
+    out: Path = DEFAULT_FEE_MODEL_PATH, hash_out: Path = DEFAULT_FEE_MODEL_HASH_PATH
+) -> bytes:
     from node.cli import build_parser
 
     args = build_parser().parse_args(recipe_argv(out))

@@ -19,8 +19,13 @@ from node.types import Block, Transaction
 
 
 class _Limits(Protocol):
-    max_block_txs: int
-    max_block_bytes: int
+    """The chain's block limits (a ``Ledger``)."""
+
+    @property
+    def max_block_txs(self) -> int: ...
+
+    @property
+    def max_block_bytes(self) -> int: ...
 
 
 def transfer_size(chain_id: str, data_bytes: int = 0) -> int:

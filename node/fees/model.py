@@ -91,10 +91,14 @@ def load_fee_model(path: str | Path, *, expected_sha256: bytes | str | None = No
     expected = parse_hash(expected_sha256, "fee model hash") if expected_sha256 else None
     try:
         if path.stat().st_size > MAX_MODEL_BYTES:
-            raise ConfigError(f"{path}: fee model exceeds {MAX_MODEL_BYTES} bytes", code="bad_model")
+            raise ConfigError(
+                f"{path}: fee model exceeds {MAX_MODEL_BYTES} bytes", code="bad_model"
+            )
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read fee model: {exc.strerror}", code="bad_model") from None
+        raise ConfigError(
+            f"{path}: cannot read fee model: {exc.strerror}", code="bad_model"
+        ) from None
     digest = hashlib.sha256(raw).digest()
     if expected is not None and digest != expected:
         raise ConfigError(
@@ -118,9 +122,13 @@ def parse_fee_model(raw: bytes, source: str, digest: bytes | None = None) -> Fee
     if doc["format"] != FEE_MODEL_FORMAT:
         raise check.fail("format", repr(FEE_MODEL_FORMAT), doc["format"])
     if type(doc["version"]) is not int or doc["version"] != FEE_MODEL_VERSION:
-        raise check.fail("version", f"{FEE_MODEL_VERSION} (the version this node reads)", doc["version"])
+        raise check.fail(
+            "version", f"{FEE_MODEL_VERSION} (the version this node reads)", doc["version"]
+        )
     if doc["features"] != list(FEATURE_NAMES):
-        raise check.fail("features", f"the features this node computes, {list(FEATURE_NAMES)}", doc["features"])
+        raise check.fail(
+            "features", f"the features this node computes, {list(FEATURE_NAMES)}", doc["features"]
+        )
     if doc["target"] != FEE_MODEL_TARGET:
         raise check.fail("target", repr(FEE_MODEL_TARGET), doc["target"])
     max_blocks = doc["max_blocks"]

@@ -30,10 +30,7 @@ def write_fee_plot(bench: FeeBench, out_dir: Path) -> Path:
         bars_with_ci(
             cal,
             list(PHASES),
-            {
-                n: [bench.summary(n, q, p, "calibration") for p in PHASES]
-                for n in bench.estimators
-            },
+            {n: [bench.summary(n, q, p, "calibration") for p in PHASES] for n in bench.estimators},
         )
         cal.axhline(q.confidence, color="black", linewidth=0.8)
         free = bench.summary(bench.estimators[0], q, "all", "free")
@@ -45,12 +42,10 @@ def write_fee_plot(bench: FeeBench, out_dir: Path) -> Path:
         bars_with_ci(
             over,
             list(PHASES),
-            {
-                n: [bench.summary(n, q, p, "overpay_mean") for p in PHASES]
-                for n in bench.estimators
-            },
+            {n: [bench.summary(n, q, p, "overpay_mean") for p in PHASES] for n in bench.estimators},
         )
-        over.set_ylabel("fee paid - lowest sufficient fee")
+        over.set_yscale("symlog", linthresh=1.0)
+        over.set_ylabel("fee paid - lowest sufficient fee (symlog)")
         over.set_title(f"{q.label}: overpayment of the included txs (mean, 95% CI)")
     seeds = bench.seeds
     shown = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"

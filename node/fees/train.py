@@ -113,7 +113,11 @@ def tape_rows(tape: Tape, config: FeeTrainConfig) -> Rows:
 
 
 def train_fee_model(
-    traces: Trace | Sequence[Trace], config: FeeTrainConfig, *, source: str = "", log: Log | None = None
+    traces: Trace | Sequence[Trace],
+    config: FeeTrainConfig,
+    *,
+    source: str = "",
+    log: Log | None = None,
 ) -> FeeTrainResult:
     """Fit one quantile ensemble per level on the traces' tapes, export to JSON."""
     if not 0.0 < config.holdout_frac < 1.0:

@@ -129,7 +129,9 @@ def test_answers_are_fee_rates_that_never_fall_as_confidence_rises(
 
 @settings(max_examples=25)
 @given(market=markets, scale=st.sampled_from([0.01, 3.0, 1000.0]), confidence=st.floats(0.05, 0.99))
-def test_scaling_every_fee_scales_the_answer(market: Market, scale: float, confidence: float) -> None:
+def test_scaling_every_fee_scales_the_answer(
+    market: Market, scale: float, confidence: float
+) -> None:
     for make in (QuantileEstimator, PercentileEstimator):
         plain, scaled = make(), make()
         feed(plain, market)

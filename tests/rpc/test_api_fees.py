@@ -21,7 +21,9 @@ def test_the_defaults_and_the_basis(node: LocalNode) -> None:
     async def body(client: TestClient) -> dict:
         for s in range(3):
             for n in range(2):
-                await client.post("/txs", json={"txs": [node.transfer(s, n, fee=40).encode().hex()]})
+                await client.post(
+                    "/txs", json={"txs": [node.transfer(s, n, fee=40).encode().hex()]}
+                )
         node.produce_block()
         resp = await client.get("/fees/estimate")
         assert resp.status == 200

@@ -107,7 +107,7 @@ def test_init_run_send_and_stop_on_sigterm(tmp_path: Path) -> None:
     with Ledger.open(config.store_path, Genesis.load(config.genesis)) as ledger:
         assert ledger.height >= last_height
         assert ledger.tx(bytes.fromhex(tx_id)) is not None
-        assert ledger.account(alice.address).balance == 30
+        assert ledger.account(alice.address).balance == 31
 
 
 def test_run_refuses_a_bad_config_naming_file_and_field(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 RUST_SOURCES := $(shell find rust_core/src -name '*.rs' 2>/dev/null) rust_core/Cargo.toml Cargo.toml
 BUILD_STAMP := $(VENV)/.build-stamp
 
-.PHONY: all build test test-rust test-python testnet lint bench soak model clean
+.PHONY: all build test test-rust test-python testnet lint bench soak model fee-model clean
 
 all: build
 
@@ -60,6 +60,10 @@ soak: build
 # Retrain the shipped default scheduling model (deterministic: same bytes).
 model: build
 	$(PY) -m node.research.default_model
+
+# Retrain the shipped default fee model (deterministic: same bytes).
+fee-model: build
+	$(PY) -m node.fees.default_model
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .hypothesis .benchmarks

@@ -35,6 +35,7 @@ from node.errors import OrdinetError
 COMMAND_MODULES = (
     "node.sim.cli",
     "node.research.cli",
+    "node.fees.cli",
     "node.node_cli",
     "node.testnet.cli",
 )

@@ -145,6 +145,21 @@ def _mempool(limit: int) -> _Call:
     return _Call("GET", "/mempool?" + urlencode({"limit": check_uint(limit, 32, "limit")}))
 
 
+def _fee_estimate(blocks: int, confidence: float, size: int | None) -> _Call:
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+        raise ValueError(f"blocks must be an integer >= 1, got {blocks!r}")
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not 0 < confidence < 1
+    ):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    query: dict[str, Any] = {"blocks": blocks, "confidence": repr(float(confidence))}
+    if size is not None:
+        query["size"] = check_uint(size, 32, "size")
+    return _Call("GET", "/fees/estimate?" + urlencode(query))
+
+
 def _partition(peers: Sequence[bytes | str]) -> _Call:
     if isinstance(peers, str | bytes | bytearray):
         raise TypeError(f"peers must be a list of node ids, got one {type(peers).__name__}")
@@ -344,6 +359,15 @@ class Client:
     def mempool(self, limit: int = 100) -> dict[str, Any]:
         return self._do(_mempool(limit))
 
+    def estimate_fee(
+        self, blocks: int = 3, confidence: float = 0.9, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """GET /fees/estimate: ``{"fee", "fee_rate", "blocks", "confidence", "size",
+        "estimator", "model_sha256", "basis"}``, the fee that gets a tx of ``size``
+        bytes (default: a plain transfer) in within ``blocks`` blocks with
+        probability ``confidence``."""
+        return self._do(_fee_estimate(blocks, confidence, size))
+
     def peers(self) -> list[dict[str, Any]]:
         return self._do(_Call("GET", "/peers", pick="peers"))
 
@@ -467,6 +491,12 @@ class AsyncClient:
 
     async def mempool(self, limit: int = 100) -> dict[str, Any]:
         return await self._do(_mempool(limit))
+
+    async def estimate_fee(
+        self, blocks: int = 3, confidence: float = 0.9, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """As ``Client.estimate_fee``."""
+        return await self._do(_fee_estimate(blocks, confidence, size))
 
     async def peers(self) -> list[dict[str, Any]]:
         return await self._do(_Call("GET", "/peers", pick="peers"))

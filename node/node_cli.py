@@ -5,7 +5,7 @@
 - ``run --home DIR [--policy-module PATH_OR_MODULE ...]``: run the node of
   that home until SIGINT/SIGTERM (the flag adds policy plugins to the config's);
 - ``keys new --out FILE``: a new key (a wallet file, mode 0600);
-- ``tx send --rpc URL --key FILE --to ADDR --amount N --fee N``: sign a
+- ``tx send --rpc URL --key FILE --to ADDR --amount N --fee N|auto``: sign a
   transfer and submit it through a node's API.
 """
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.argtypes import int_in, non_negative, port, positive_int, uint64, whole
+from node.argtypes import int_in, non_negative, port, positive, positive_int, uint64, whole
 from node.config import (
     CONFIG_FILE_NAME,
     LOG_LEVELS,
@@ -28,6 +28,7 @@ from node.config import (
     resolve_policy_modules,
 )
 from node.errors import ConfigError
+from node.types import Transaction
 from node.wallet import Wallet
 
 CONSENSUS_CHOICES = ("bft", "poa", "pow")
@@ -223,12 +224,37 @@ def _register_tx(subparsers: Any) -> None:
     send.add_argument("--key", required=True, type=Path, help="the sender's wallet file")
     send.add_argument("--to", required=True, help="recipient address (64 hex characters)")
     send.add_argument("--amount", required=True, type=uint64)
-    send.add_argument("--fee", required=True, type=uint64)
+    send.add_argument(
+        "--fee",
+        required=True,
+        type=_fee_arg,
+        help="the fee, or `auto`: the node's estimate (GET /fees/estimate) for this tx's size",
+    )
+    send.add_argument(
+        "--fee-blocks", type=positive_int, default=3, help="with --fee auto: target blocks (3)"
+    )
+    send.add_argument(
+        "--fee-confidence",
+        type=_confidence,
+        default=0.9,
+        help="with --fee auto: probability of inclusion within the target (0.9)",
+    )
     send.add_argument("--nonce", type=uint64, default=None, help="default: the account's next")
     send.add_argument("--data", default="", help="payload, hex")
     send.add_argument("--wait", action="store_true", help="wait until the tx is committed")
     send.add_argument("--timeout", type=non_negative, default=30.0, help="seconds for --wait")
     send.set_defaults(func=cmd_tx_send)
+
+
+def _fee_arg(text: str) -> int | str:
+    return "auto" if text == "auto" else uint64(text)
+
+
+def _confidence(text: str) -> float:
+    value = positive(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+    return value
 
 
 def cmd_tx_send(args: argparse.Namespace) -> int:
@@ -245,14 +271,30 @@ def cmd_tx_send(args: argparse.Namespace) -> int:
     client = Client(args.rpc)
     status = client.status()
     nonce = args.nonce if args.nonce is not None else client.next_nonce(wallet.address)
-    tx = wallet.transfer(
-        to=recipient,
-        amount=args.amount,
-        fee=args.fee,
-        nonce=nonce,
-        chain_id=status["chain_id"],
-        data=data,
-    )
+
+    def transfer(fee: int) -> Transaction:
+        return wallet.transfer(
+            to=recipient,
+            amount=args.amount,
+            fee=fee,
+            nonce=nonce,
+            chain_id=status["chain_id"],
+            data=data,
+        )
+
+    if args.fee == "auto":
+        size = transfer(0).size  # the encoding is fixed-width: the fee does not change it
+        answer = client.estimate_fee(args.fee_blocks, args.fee_confidence, size=size)
+        if answer["fee"] is None:
+            raise ConfigError("the node has no fee estimate yet; give --fee N")
+        print(
+            f"fee {answer['fee']} ({answer['fee_rate']:g} per byte for {size} bytes, "
+            f"within {answer['blocks']} blocks at {answer['confidence']:g})",
+            file=sys.stderr,
+        )
+        tx = transfer(int(answer["fee"]))
+    else:
+        tx = transfer(args.fee)
     result = client.submit([tx])[0]
     print(tx.id.hex())
     print(json.dumps(result, sort_keys=True))

@@ -203,6 +203,14 @@ class Mempool:
         """How many senders have txs in the pool."""
         return len(self._queues)
 
+    def pending_fees(self) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+        """The executable txs' ids, fees and sizes (float64, int64), in no
+        promised order: what a fee estimator reads of the pool."""
+        rows = [entry for q in self._queues.values() for entry in q.pending_entries()]
+        fees = np.array([e.fee for e in rows], dtype=np.float64)
+        sizes = np.array([e.size for e in rows], dtype=np.int64)
+        return [e.id for e in rows], fees, sizes
+
     def pending_nonce(self, sender: bytes) -> int:
         """The nonce the sender's next tx should carry to be executable
         after its pending ones (the committed next nonce if none)."""

@@ -32,7 +32,7 @@ BOUND_FRACTION_PNG = "bound_fraction.png"
 SUMMARY_PNG = "summary.png"
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,7 +41,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _bars_with_ci(ax: Any, groups: list[str], series: dict[str, list[Estimate | None]]) -> None:
+def bars_with_ci(ax: Any, groups: list[str], series: dict[str, list[Estimate | None]]) -> None:
     """Grouped bars: one group per entry of ``groups``, one bar per key of ``series``."""
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(groups))
@@ -62,7 +62,7 @@ def _bars_with_ci(ax: Any, groups: list[str], series: dict[str, list[Estimate | 
 def _class_metric(ax: Any, series: BenchSeries, metric: str, label: str) -> None:
     per_class = series.per_class()
     classes = series.classes
-    _bars_with_ci(
+    bars_with_ci(
         ax, classes, {n: [per_class[n][c][metric] for c in classes] for n in series.replayed}
     )
     ax.set_ylabel(label)
@@ -88,7 +88,7 @@ def _latency_cdf(ax: Any, series: BenchSeries, cls: str) -> None:
 def _bound_fraction(ax: Any, series: BenchSeries) -> None:
     summary = series.summary()
     names = series.replayed
-    _bars_with_ci(ax, ["utility / bound"], {n: [summary[n].get("utility_of_bound")] for n in names})
+    bars_with_ci(ax, ["utility / bound"], {n: [summary[n].get("utility_of_bound")] for n in names})
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_ylabel("fraction of the LP bound")
     ax.set_title("utility as a fraction of the bound (mean, 95% CI)")
@@ -103,7 +103,7 @@ def _title(series: BenchSeries) -> str:
 
 def write_plots(series: BenchSeries, out_dir: Path) -> list[Path]:
     """Each figure as its own PNG, then all of them in ``summary.png``."""
-    plt = _pyplot()
+    plt = pyplot()
     classes = series.classes
     with_bound = series.bounds is not None
     paths = []
@@ -147,7 +147,7 @@ def write_plots(series: BenchSeries, out_dir: Path) -> list[Path]:
 
 def matrix_heatmap(report: MatrixReport, path: Path) -> None:
     """Learned / best baseline per (trained on, benched on) cell, annotated with the CI."""
-    plt = _pyplot()
+    plt = pyplot()
     names = report.names
     ratio = np.array(
         [

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -124,6 +125,16 @@ def build_transactions(
     return txs
 
 
+class BlockWatcher(Protocol):
+    """Sees the pool around each block of a replay (the fee bench's tap)."""
+
+    def before_block(self, pool: Mempool, now_s: float) -> None:
+        """The arrivals up to ``now_s`` were admitted; the block is not yet taken."""
+
+    def after_block(self, pool: Mempool, block: list[Transaction], now_s: float) -> None:
+        """``block`` was taken and the pool updated (``on_block``, ``expire``)."""
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     """What happened to each trace row, and what the scheduler cost."""
@@ -167,8 +178,10 @@ class Replayer:
         *,
         config: MempoolConfig | None = None,
         progress: Callable[[int], None] | None = None,
+        watch: BlockWatcher | None = None,
     ) -> ReplayResult:
-        """Replay the whole trace; ``progress(k)`` after each block k."""
+        """Replay the whole trace; ``progress(k)`` after each block k, and
+        ``watch`` told before and after each block."""
         trace = self.trace
         n = len(trace)
         admitted = np.zeros(n, dtype=bool)
@@ -202,6 +215,8 @@ class Replayer:
                 cpu += time.process_time() - t
                 admitted[done:upto] = [r.accepted for r in results]
                 done = upto
+            if watch is not None:
+                watch.before_block(pool, now)
             t = time.process_time()
             block = pool.select(limits, now)
             cpu += time.process_time() - t
@@ -210,6 +225,8 @@ class Replayer:
                 next_nonce[tx.sender] = tx.nonce + 1
             pool.on_block(block, now)
             pool.expire(now)
+            if watch is not None:
+                watch.after_block(pool, block, now)
             if progress is not None:
                 progress(k)
         return ReplayResult(admitted=admitted, included_s=included, blocks=blocks, cpu_s=cpu)

@@ -49,6 +49,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/blocks/{height}", routes.get_block),
     ("GET", "/accounts/{address}", routes.get_account),
     ("GET", "/mempool", routes.get_mempool),
+    ("GET", "/fees/estimate", routes.get_fee_estimate),
     ("GET", "/peers", routes.get_peers),
     ("GET", "/consensus", routes.get_consensus),
     ("GET", "/metrics", routes.get_metrics),

@@ -11,9 +11,11 @@ import copy
 from typing import Any
 
 from node import __version__
+from node.fees.estimator import DEFAULT_BLOCKS, DEFAULT_CONFIDENCE, MAX_BLOCKS
 from node.rpc.events import KNOWN_KINDS
 from node.rpc.keys import RpcLimits
 from node.rpc.service import STATUS_KEYS
+from node.types import MAX_TX_SIZE
 
 _HEX32 = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
 _HEX = {"type": "string", "pattern": "^(0x)?([0-9a-fA-F]{2})*$"}
@@ -292,6 +294,51 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     ),
+    "FeeEstimate": _obj(
+        ["blocks", "confidence", "fee_rate", "fee", "size", "estimator", "model_sha256", "basis"],
+        {
+            "blocks": {**_UINT, "minimum": 1, "maximum": MAX_BLOCKS},
+            "confidence": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "fee_rate": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "fee per encoded byte; null when the estimator has no answer yet",
+            },
+            "fee": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "fee_rate x size, rounded up",
+            },
+            "size": {**_UINT, "description": "the tx size the fee is for"},
+            "estimator": {"type": "string", "description": "model, buckets or percentile"},
+            "model_sha256": _HEX32_OR_NULL,
+            "basis": _obj(
+                [
+                    "pool_txs",
+                    "pool_bytes",
+                    "pending_txs",
+                    "block_fullness",
+                    "recent_blocks",
+                    "arrival_tps",
+                    "height",
+                ],
+                {
+                    "pool_txs": _UINT,
+                    "pool_bytes": _UINT,
+                    "pending_txs": {**_UINT, "description": "executable (no nonce gap)"},
+                    "block_fullness": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "mean share of the block limits the recent blocks used",
+                    },
+                    "recent_blocks": _UINT,
+                    "arrival_tps": {"type": "number", "minimum": 0},
+                    "height": _UINT,
+                },
+            ),
+        },
+    ),
     "Peers": _obj(
         ["count", "peers"],
         {
@@ -414,6 +461,51 @@ _PATHS: dict[str, Any] = {
                         "default": 100,
                     },
                 }
+            ],
+        ),
+    },
+    "/fees/estimate": {
+        "get": _op(
+            "estimateFee",
+            "The fee and fee rate that get a tx included within N blocks with probability P",
+            _ok("The estimate and its basis", _ref("FeeEstimate")),
+            {
+                "400": "blocks, confidence or size out of range or not a number (bad_blocks, "
+                "bad_confidence, bad_size)"
+            },
+            tags=("txs",),
+            params=[
+                {
+                    "name": "blocks",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_BLOCKS,
+                        "default": DEFAULT_BLOCKS,
+                    },
+                    "description": "target: included within this many blocks (1: the next)",
+                },
+                {
+                    "name": "confidence",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "exclusiveMaximum": 1,
+                        "default": DEFAULT_CONFIDENCE,
+                    },
+                    "description": "probability of inclusion within the target",
+                },
+                {
+                    "name": "size",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TX_SIZE},
+                    "description": "tx size in bytes the fee is for (default: a plain transfer)",
+                },
             ],
         ),
     },

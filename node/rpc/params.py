@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -18,6 +19,8 @@ from aiohttp import web
 from node.errors import OrdinetError
 
 _U63_MAX = 2**63 - 1
+# what JSON calls a number (no NaN, no infinity, no underscores), with an optional sign
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class BadRequest(OrdinetError):
@@ -87,6 +90,17 @@ def query_int(request: web.Request, name: str, *, default: int, low: int, high: 
             code=f"bad_{name}",
         )
     return int(raw)
+
+
+def query_number(request: web.Request, name: str, *, default: float) -> float:
+    """A decimal number query parameter (``0.9``, ``.95``, ``5e-1``); its range
+    is the caller's to check."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not _DECIMAL.fullmatch(raw):
+        raise BadRequest(f"{name} must be a decimal number, got {raw[:40]!r}", code=f"bad_{name}")
+    return float(raw)
 
 
 def query_kinds(request: web.Request, known: Collection[str]) -> frozenset[str] | None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from node.fees.estimator import DEFAULT_BLOCKS, DEFAULT_CONFIDENCE, MAX_BLOCKS, check_query
+from node.fees.live import transfer_size
 from node.rpc import params
 from node.rpc.keys import LIMITS_KEY, SERVICE_KEY
 from node.rpc.openapi import openapi_document
@@ -190,6 +192,19 @@ async def get_mempool(request: web.Request) -> web.Response:
             "txs": [_pooled_json(tx, score) for tx, score in ordered],
         }
     )
+
+
+# -- fees ---------------------------------------------------------------------------
+
+
+async def get_fee_estimate(request: web.Request) -> web.Response:
+    service = _service(request)
+    blocks = params.query_int(request, "blocks", default=DEFAULT_BLOCKS, low=1, high=MAX_BLOCKS)
+    confidence = params.query_number(request, "confidence", default=DEFAULT_CONFIDENCE)
+    default_size = transfer_size(service.chain_id)
+    size = params.query_int(request, "size", default=default_size, low=1, high=MAX_TX_SIZE)
+    blocks, confidence = check_query(blocks, confidence)  # BadFeeQuery: a typed 400
+    return _json(service.fee_estimate(blocks, confidence).to_json(size))
 
 
 # -- network and consensus ----------------------------------------------------------

@@ -30,6 +30,7 @@ from node.errors import DecodeError
 from node.types import Transaction
 
 if TYPE_CHECKING:
+    from node.fees.estimator import Estimate
     from node.ledger import Ledger
     from node.mempool import Mempool
     from node.mempool.pool import AdmitResult
@@ -97,6 +98,11 @@ class NodeService(Protocol):
 
     async def submit_txs(self, raws: list[bytes]) -> list[SubmitResult]:
         """Decode, admit to the mempool and gossip; one result per raw, in order."""
+        ...
+
+    def fee_estimate(self, blocks: int, confidence: float) -> Estimate:
+        """GET /fees/estimate: the fee rate for inclusion within ``blocks``
+        with probability ``confidence`` (both checked by the API)."""
         ...
 
     def peers(self) -> list[dict[str, Any]]:

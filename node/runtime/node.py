@@ -44,6 +44,8 @@ from node.consensus.messages import (
 from node.core import NodeCore, Observer
 from node.core.catchup import CatchUp, PeerGone, PeerStatus, serve_range
 from node.errors import ConfigError, DecodeError, InvalidSignature, InvalidTransaction
+from node.fees.estimator import Estimate
+from node.fees.live import LiveFees
 from node.genesis import Genesis
 from node.httpserve import HttpLimits, HttpServer
 from node.ledger import Ledger
@@ -199,6 +201,7 @@ class Node(Observer):
             mempool_stats=self.mempool.stats, p2p_snapshot=self.transport.metrics_snapshot
         )
         self.metrics.height.set(ledger.height)
+        self.fees = LiveFees()
         self._admitted_s: dict[bytes, float] = {}
         self._serving_reads = asyncio.Semaphore(_SERVING_READS)
         self._step: tuple[int, int, str] | None = None
@@ -373,6 +376,9 @@ class Node(Observer):
     async def submit_txs(self, raws: list[bytes]) -> list[SubmitResult]:
         return await self._admit_raw(raws, origin=None)
 
+    def fee_estimate(self, blocks: int, confidence: float) -> Estimate:
+        return self.fees.estimate(blocks, confidence)
+
     def peers(self) -> list[dict[str, Any]]:
         return [p.to_json() for p in self.transport.peers]
 
@@ -514,6 +520,8 @@ class Node(Observer):
 
     def on_committed(self, block: Block, proof: Commit | None) -> None:
         header = block.header
+        # (the pool already let the block's txs go: NodeCore does that first)
+        self.fees.on_committed(block, self.mempool, self.ledger, self.clock.now_s())
         mono_s = self.clock.monotonic_s()
         admitted = self._admitted_s
         latency = self.metrics.tx_commit_latency_seconds

@@ -113,6 +113,22 @@ def export_hist_gradient_boosting(
 ) -> dict[str, Any]:
     """The model document of a fitted ``HistGradientBoostingRegressor``
     (numeric features, squared error; no categorical features)."""
+    base, trees = export_trees(hgb)
+    return {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "features": list(FEATURE_NAMES),
+        "half_life_s": float(half_life_s),
+        "target": target,
+        "base": base,
+        "trees": trees,
+        "training": training,
+    }
+
+
+def export_trees(hgb: Any) -> tuple[float, list[dict[str, Any]]]:
+    """The base prediction and the trees of a fitted ``HistGradientBoostingRegressor``
+    (identity link: squared error or quantile loss; numeric features only)."""
     if hgb.n_trees_per_iteration_ != 1:
         raise ValueError("only a single-output regressor can be exported")
     trees = []
@@ -133,16 +149,7 @@ def export_hist_gradient_boosting(
                 "value": np.where(leaf, nodes["value"], 0.0).tolist(),
             }
         )
-    return {
-        "format": MODEL_FORMAT,
-        "version": MODEL_VERSION,
-        "features": list(FEATURE_NAMES),
-        "half_life_s": float(half_life_s),
-        "target": target,
-        "base": float(np.asarray(hgb._baseline_prediction).ravel()[0]),
-        "trees": trees,
-        "training": training,
-    }
+    return float(np.asarray(hgb._baseline_prediction).ravel()[0]), trees
 
 
 # -- loading ---------------------------------------------------------------------
@@ -204,8 +211,8 @@ _MAX_PARSED = 8
 
 def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> SchedulingModel:
     """Validate model bytes; anything wrong is a ConfigError naming ``source`` and the field."""
-    check = _Fields(source)
-    doc = check.object(_parse_json(raw, source), "", _TOP_KEYS, optional=("training",))
+    check = FieldChecks(source)
+    doc = check.object(parse_json(raw, source), "", _TOP_KEYS, optional=("training",))
     if doc["format"] != MODEL_FORMAT:
         raise check.fail("format", repr(MODEL_FORMAT), doc["format"])
     if type(doc["version"]) is not int or doc["version"] != MODEL_VERSION:
@@ -226,7 +233,9 @@ def parse_model(raw: bytes, source: str, digest: bytes | None = None) -> Schedul
         raise check.fail("target", "a string", target)
     training = check.object(doc.get("training", {}), "training")
     check.plain_json(training, "training")
-    ensemble = _ensemble(check, doc["trees"], check.number(doc["base"], "base"))
+    ensemble = read_ensemble(
+        check, doc["trees"], check.number(doc["base"], "base"), len(FEATURE_NAMES)
+    )
     return SchedulingModel(
         ensemble=ensemble,
         half_life_s=half_life,
@@ -258,7 +267,7 @@ def _parse_int(text: str) -> int | _LongInt:
     return _LongInt(digits) if digits > _MAX_INT_DIGITS else int(text)
 
 
-def _parse_json(raw: bytes, source: str) -> Any:
+def parse_json(raw: bytes, source: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8"), parse_int=_parse_int)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -280,7 +289,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-class _Fields:
+class FieldChecks:
     """The checks of one file; every failure names the file and the field."""
 
     def __init__(self, source: str) -> None:
@@ -369,29 +378,32 @@ class _Fields:
                 raise self.fail(at, "a finite number", item)
 
 
-def _ensemble(check: _Fields, trees_value: Any, base: float) -> TreeEnsemble:
-    trees = check.array(trees_value, "trees", None)
+def read_ensemble(
+    check: FieldChecks, trees_value: Any, base: float, n_features: int, where: str = "trees"
+) -> TreeEnsemble:
+    """The trees of a model document (``where`` names them in errors), checked."""
+    trees = check.array(trees_value, where, None)
     if len(trees) > MAX_MODEL_TREES:
-        raise check.fail("trees", f"a list of at most {MAX_MODEL_TREES} trees", trees)
+        raise check.fail(where, f"a list of at most {MAX_MODEL_TREES} trees", trees)
     lefts, rights, features, thresholds, values, roots = [], [], [], [], [], []
     offset = 0
     depth = 0
     for t, tree_value in enumerate(trees):
-        tree = check.object(tree_value, f"trees[{t}]", _TREE_KEYS)
-        n = len(check.array(tree["left"], f"trees[{t}].left", None))
+        tree = check.object(tree_value, f"{where}[{t}]", _TREE_KEYS)
+        n = len(check.array(tree["left"], f"{where}[{t}].left", None))
         if offset + n > MAX_MODEL_NODES:
             raise ConfigError(
-                f"{check.source}: trees[{t}]: the model has more than {MAX_MODEL_NODES} nodes",
+                f"{check.source}: {where}[{t}]: the model has more than {MAX_MODEL_NODES} nodes",
                 code="bad_model",
             )
-        items = {k: check.array(tree[k], f"trees[{t}].{k}", n) for k in _TREE_KEYS}
+        items = {k: check.array(tree[k], f"{where}[{t}].{k}", n) for k in _TREE_KEYS}
         child = "-1 (a leaf, with -1 on both sides) or the index of a later node of the tree"
-        left = check.ints(items["left"], f"trees[{t}].left", child)
-        right = check.ints(items["right"], f"trees[{t}].right", child)
-        feature_index = f"a feature index in [0, {len(FEATURE_NAMES)})"
-        feat = check.ints(items["feature"], f"trees[{t}].feature", feature_index)
-        thr = check.numbers(items["threshold"], f"trees[{t}].threshold")
-        val = check.numbers(items["value"], f"trees[{t}].value")
+        left = check.ints(items["left"], f"{where}[{t}].left", child)
+        right = check.ints(items["right"], f"{where}[{t}].right", child)
+        feature_index = f"a feature index in [0, {n_features})"
+        feat = check.ints(items["feature"], f"{where}[{t}].feature", feature_index)
+        thr = check.numbers(items["threshold"], f"{where}[{t}].threshold")
+        val = check.numbers(items["value"], f"{where}[{t}].value")
         idx = np.arange(n)
         leaf = (left == -1) & (right == -1)
         inner = ~leaf
@@ -400,15 +412,15 @@ def _ensemble(check: _Fields, trees_value: Any, base: float) -> TreeEnsemble:
             bad = ~(leaf | ((side > idx) & (side < n)))
             if bad.any():
                 i = int(np.argmax(bad))
-                raise check.fail(f"trees[{t}].{name}[{i}]", child, int(side[i]))
-        bad = inner & ((feat < 0) | (feat >= len(FEATURE_NAMES)))
+                raise check.fail(f"{where}[{t}].{name}[{i}]", child, int(side[i]))
+        bad = inner & ((feat < 0) | (feat >= n_features))
         if bad.any():
             i = int(np.argmax(bad))
-            raise check.fail(f"trees[{t}].feature[{i}]", feature_index, int(feat[i]))
+            raise check.fail(f"{where}[{t}].feature[{i}]", feature_index, int(feat[i]))
         tree_depth = _depth(left, right)
         if tree_depth > MAX_TREE_DEPTH:
             raise ConfigError(
-                f"{check.source}: trees[{t}]: the tree is deeper than {MAX_TREE_DEPTH} levels",
+                f"{check.source}: {where}[{t}]: the tree is deeper than {MAX_TREE_DEPTH} levels",
                 code="bad_model",
             )
         depth = max(depth, tree_depth)

@@ -386,6 +386,13 @@ def _register_load(subparsers: Any) -> None:
     p.add_argument("--workload", type=Path, help="a workload .toml or a .csv/.jsonl trace")
     p.add_argument("--seed", type=whole, default=1, help="for amounts, fees, workloads (1)")
     p.add_argument("--window", type=positive_int, default=16, help="open txs per sender (16)")
+    p.add_argument(
+        "--fee",
+        choices=("usual", "estimate"),
+        default="usual",
+        help="usual: random fees (a workload: its fees); estimate: pay the nodes' fee "
+        "estimate (GET /fees/estimate, 3 blocks at 0.9) for each tx's size",
+    )
     p.add_argument("--drain", type=non_negative, default=60.0, help="seconds for commits (60)")
     p.add_argument("--out", type=Path, help="write the report as JSON (with accepted tx ids)")
     p.set_defaults(func=cmd_load)
@@ -443,6 +450,7 @@ async def _load(args: argparse.Namespace, urls: list[str], wallets: list[Any], t
             trace=trace,
             window=args.window,
             seed=args.seed,
+            fee_estimate=args.fee == "estimate",
         ) as gen:
             print(f"load: {len(wallets)} accounts, {len(urls)} node(s), chain {gen.chain_id}")
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from node.client import ApiError, AsyncClient
 from node.errors import OrdinetError
+from node.fees.live import transfer_size
 from node.research.trace import MIN_BENCH_TX_SIZE, Trace, address_of
 from node.testnet.proposers import TxFacts
 from node.types import MAX_TX_DATA, Transaction
@@ -58,6 +59,7 @@ NODE_DOWN_S = 2.0
 RETRY_S = 0.5
 TICK_S = 0.02
 FOLLOW_POLL_S = 0.1
+FEE_REFRESH_S = 1.0
 MAX_BATCH = 2000
 
 # Mempool answers that mean "the network has this tx" (in a pool, or committed).
@@ -225,6 +227,7 @@ class LoadGenerator:
         window: int = 16,
         rebroadcast_s: float = 5.0,
         seed: int = 1,
+        fee_estimate: bool = False,
     ) -> None:
         if not urls:
             raise OrdinetError("load: no node URL to send to")
@@ -270,6 +273,10 @@ class LoadGenerator:
         self._latencies_s: list[float] = []
         self._refused: Counter[str] = Counter()
         self.follower = ChainFollower(self.clients, self)
+        #: pay the nodes' fee estimate (GET /fees/estimate) instead of the usual fees
+        self.fee_estimate = fee_estimate
+        self._fee_rate: float | None = None
+        self._fees: asyncio.Task[None] | None = None
 
     # -- set-up -------------------------------------------------------------------
 
@@ -338,6 +345,8 @@ class LoadGenerator:
         self._start_s = loop.time()
         self.started = True
         self._follow = asyncio.create_task(self.follower.run(self._follower_stop))
+        if self.fee_estimate:
+            self._fees = asyncio.create_task(self._follow_fees(stop))
         while not stop.is_set():
             now = loop.time()
             elapsed = now - self._start_s
@@ -350,6 +359,28 @@ class LoadGenerator:
             await nap(stop, TICK_S)
         self._end_s = loop.time()
         self._behind = 0
+        if self._fees is not None:
+            self._fees.cancel()
+            await asyncio.gather(self._fees, return_exceptions=True)
+
+    async def _follow_fees(self, stop: asyncio.Event) -> None:
+        """Ask the nodes for the fee estimate every FEE_REFRESH_S (the first that answers)."""
+        while not stop.is_set():
+            for client in self.clients:
+                try:
+                    answer = await client.estimate_fee()
+                except _NETWORK_ERRORS:
+                    continue
+                if answer.get("fee_rate") is not None:
+                    self._fee_rate = float(answer["fee_rate"])
+                    break
+            await nap(stop, FEE_REFRESH_S)
+
+    def _fee(self, data_bytes: int, usual: int) -> int:
+        """The fee of a new tx: the estimate for its size, or ``usual``."""
+        if not self.fee_estimate or self._fee_rate is None:
+            return usual
+        return max(0, math.ceil(self._fee_rate * transfer_size(self.chain_id, data_bytes)))
 
     async def drain(self, timeout_s: float, stop: asyncio.Event | None = None) -> None:
         """Stop building; keep sending until every built tx is committed,
@@ -412,7 +443,7 @@ class LoadGenerator:
                 self._next_sender = (index + 1) % n
                 other = self._senders[(index + self._rng.randrange(1, n)) % n]
                 amount = self._rng.randrange(1, 1000)
-                fee = self._rng.randrange(1, 20)
+                fee = self._fee(0, self._rng.randrange(1, 20))
                 return self._new_tx(sender, other.wallet.address, amount, fee, b"")
         return None
 
@@ -429,7 +460,8 @@ class LoadGenerator:
         self._row += 1
         pad = int(np.clip(self._trace.size[row] - MIN_BENCH_TX_SIZE, 0, MAX_TX_DATA))
         to = address_of(self._trace.recipient[row])
-        item = self._new_tx(sender, to, 1, int(self._trace.fee[row]), bytes(pad))
+        fee = self._fee(pad, int(self._trace.fee[row]))
+        item = self._new_tx(sender, to, 1, fee, bytes(pad))
         item.row = row
         return item
 

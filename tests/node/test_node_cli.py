@@ -31,7 +31,7 @@ def ordinet(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess
 
 
 def send_tx(
-    node: NodeProcess, key: Path, to: str, *, amount: int, fee: int, wait: bool = False
+    node: NodeProcess, key: Path, to: str, *, amount: int, fee: int | str, wait: bool = False
 ) -> subprocess.CompletedProcess[str]:
     args = ["tx", "send", "--rpc", node.home.rpc_url, "--key", str(key), "--to", to]
     args += ["--amount", str(amount), "--fee", str(fee)]
@@ -86,6 +86,13 @@ def test_init_run_send_and_stop_on_sigterm(tmp_path: Path) -> None:
         second = send_tx(node, funded, alice.address_hex, amount=5, fee=2, wait=True)
         assert second.returncode == 0, second.stderr + second.stdout
         assert node.client.account(alice.address)["balance"] == 30
+        # --fee auto pays the node's estimate (GET /fees/estimate) for the tx's size
+        auto = send_tx(node, funded, alice.address_hex, amount=1, fee="auto", wait=True)
+        assert auto.returncode == 0, auto.stderr + auto.stdout
+        assert "per byte for" in auto.stderr and '"accepted": true' in auto.stdout
+        estimate = node.client.estimate_fee()
+        assert estimate["estimator"] == "model" and estimate["basis"]["height"] >= 1
+        assert node.client.account(alice.address)["balance"] == 31
         broke = Wallet.generate().address_hex
         refused = send_tx(node, keyfile, broke, amount=1000, fee=1)
         assert refused.returncode == 1 and "insufficient_funds" in refused.stdout
@@ -100,7 +107,7 @@ def test_init_run_send_and_stop_on_sigterm(tmp_path: Path) -> None:
     with Ledger.open(config.store_path, Genesis.load(config.genesis)) as ledger:
         assert ledger.height >= last_height
         assert ledger.tx(bytes.fromhex(tx_id)) is not None
-        assert ledger.account(alice.address).balance == 30
+        assert ledger.account(alice.address).balance == 31
 
 
 def test_run_refuses_a_bad_config_naming_file_and_field(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ from node.consensus import create_engine
 from node.consensus.engine import Engine
 from node.consensus.events import Action, Committed, RequestProposal, SetTimer, TimerKey
 from node.consensus.ledger_app import LedgerApp
+from node.fees.estimator import Estimate
+from node.fees.live import LiveFees
 from node.genesis import Genesis
 from node.httpserve import HttpLimits, HttpServer
 from node.ledger import Ledger
@@ -82,6 +84,7 @@ class LocalNode:
         self.metrics = NodeMetrics()
         self.admin_enabled = admin_enabled
         self.admin_calls: list[tuple[str, Any]] = []
+        self.fees = LiveFees()
         self.gossiped: list[Transaction] = []
         self.now_ms = 1_000
         self._timers: dict[TimerKey, int] = {}
@@ -119,6 +122,9 @@ class LocalNode:
         )
         self.gossiped.extend(accepted)
         return results
+
+    def fee_estimate(self, blocks: int, confidence: float) -> Estimate:
+        return self.fees.estimate(blocks, confidence)
 
     def peers(self) -> list[dict[str, Any]]:
         return []
@@ -169,6 +175,7 @@ class LocalNode:
     def _on_commit(self, block: Block) -> None:
         self._committed.append(block)
         self.mempool.on_block(block.txs, self.now_ms / 1000)
+        self.fees.on_committed(block, self.mempool, self.ledger, self.now_ms / 1000)
         self.metrics.block_committed(block.height, len(block.txs))
         self.events.block_committed(block)
 

@@ -108,7 +108,8 @@ def paths(draw: st.DrawFn) -> str:
     ]
     path = "/".join(parts) or "/"
     if draw(st.booleans()):
-        query = draw(st.dictionaries(st.sampled_from(["limit", "kinds", "x"]), _SEGMENT))
+        keys = st.sampled_from(["limit", "kinds", "blocks", "confidence", "size", "x"])
+        query = draw(st.dictionaries(keys, _SEGMENT))
         path += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
     return path
 

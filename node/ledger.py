@@ -24,8 +24,8 @@ from node.types import (
     BlockHeader,
     Commit,
     Transaction,
+    VerifiedTxs,
     tx_root,
-    verify_transactions,
 )
 
 GENESIS_HASH_KEY = "genesis_hash"
@@ -49,6 +49,8 @@ class Ledger:
         self.store = store
         self.state = state
         self._head = head
+        #: signatures already checked (by this node's pool, say): not again
+        self.verified = VerifiedTxs()
 
     @classmethod
     def open(
@@ -157,7 +159,7 @@ class Ledger:
         if check_signatures:
             candidates = list(candidates)
             good = []
-            for tx, ok in zip(candidates, verify_transactions(candidates), strict=True):
+            for tx, ok in zip(candidates, self.verified.verify(candidates), strict=True):
                 if ok:
                     good.append(tx)
                 else:
@@ -229,7 +231,7 @@ class Ledger:
         diff = self.state.execute(block.txs, header.proposer)
         if self.state.root(diff) != header.state_root:
             raise InvalidBlock("state_root does not match the transactions", code="bad_state_root")
-        for index, ok in enumerate(verify_transactions(block.txs)):
+        for index, ok in enumerate(self.verified.verify(block.txs)):
             if not ok:
                 tx = block.txs[index]
                 raise InvalidBlock(

@@ -303,6 +303,42 @@ def verify_transactions(txs: Sequence[Transaction]) -> list[bool]:
     )
 
 
+class VerifiedTxs:
+    """The ids of transactions whose signatures checked out: the pool checks
+    a tx once at admission, and its block is then validated without checking
+    it again. A tx id is the hash of the whole encoding, signature included,
+    so an id here vouches for that very (sender, message, signature). Bounded:
+    the oldest ids are forgotten first (and checked again if they come back).
+    """
+
+    __slots__ = ("_ids", "max_entries")
+
+    def __init__(self, max_entries: int = 1 << 17) -> None:
+        self.max_entries = max_entries
+        self._ids: dict[bytes, None] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, tx_id: object) -> bool:
+        return tx_id in self._ids
+
+    def verify(self, txs: Sequence[Transaction]) -> list[bool]:
+        """``verify_transactions``, skipping (and remembering) what checked out."""
+        ids = self._ids
+        unknown = [i for i, tx in enumerate(txs) if tx.id not in ids]
+        verdicts = [True] * len(txs)
+        if unknown:
+            checked = verify_transactions([txs[i] for i in unknown])
+            for i, ok in zip(unknown, checked, strict=True):
+                verdicts[i] = ok
+                if ok:
+                    ids[txs[i].id] = None
+            while len(ids) > self.max_entries:
+                del ids[next(iter(ids))]
+        return verdicts
+
+
 def tx_root(txs: Sequence[Transaction]) -> bytes:
     """Merkle root (RFC 6962) of the transaction ids, in block order."""
     return crypto.merkle_root_packed(b"".join(tx.id for tx in txs), HASH_SIZE)

@@ -66,7 +66,7 @@ from node.ledger import Ledger
 from node.mempool import Mempool, MempoolConfig
 from node.mempool.pool import AdmitResult
 from node.scheduling.policy import BlockLimits, Policy
-from node.types import ZERO_HASH, Block, Commit, Transaction
+from node.types import ZERO_HASH, Block, Commit, Transaction, VerifiedTxs
 
 #: where a node keeps the evidence it recorded (the store's meta table)
 EVIDENCE_META_KEY = "evidence"
@@ -89,10 +89,12 @@ class NodeCore:
         verifier: SignatureVerifier | None = None,
         engine_options: Mapping[str, Any] | None = None,
         catch_up: CatchUp | None = None,
+        verified_txs: VerifiedTxs | None = None,
     ) -> None:
         """``key_seed``: the node's Ed25519 key (its id, the proposer it
         writes); ``signs``: whether the engine signs (votes, proposes, mines)
-        with it."""
+        with it; ``verified_txs``: the record of checked tx signatures the
+        pool and the ledger share (the simulator shares one across nodes)."""
         self.genesis = genesis
         self.ledger = ledger
         self.policy = policy
@@ -100,11 +102,14 @@ class NodeCore:
         self.observer = observer if observer is not None else Observer()
         self.node_id = crypto.keypair_from_seed(key_seed)[1]
         self.signs = signs
+        if verified_txs is not None:
+            ledger.verified = verified_txs
         self.mempool = Mempool(
             chain_id=genesis.chain_id,
             accounts=self._account_of,
             policy=policy,
             config=mempool_config or MempoolConfig(),
+            verified=ledger.verified,
         )
         self.verifier = verifier if verifier is not None else SignatureVerifier()
         self.engine: Engine = create_engine(

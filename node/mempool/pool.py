@@ -104,7 +104,7 @@ from node.mempool.config import AdmitResult, MempoolConfig, Refusal
 from node.mempool.selection import checked_order, greedy, pending_columns
 from node.mempool.sender import PoolEntry, SenderQueue
 from node.scheduling.policy import BlockLimits, FeePolicy, Policy, TxColumns
-from node.types import Transaction, verify_transactions
+from node.types import Transaction, VerifiedTxs
 
 #: (balance, next_nonce) of an address in the committed state
 AccountReader = Callable[[bytes], tuple[int, int]]
@@ -131,11 +131,15 @@ class Mempool:
         accounts: AccountReader,
         policy: Policy | None = None,
         config: MempoolConfig = MempoolConfig(),  # noqa: B008 (frozen, so sharing is safe)
+        verified: VerifiedTxs | None = None,
     ) -> None:
+        """``verified``: the node's record of checked signatures, shared with
+        its ledger (a tx admitted here is not checked again in its block)."""
         self._chain_id = chain_id
         self._accounts = accounts
         self._policy: Policy = policy if policy is not None else FeePolicy()
         self._policy_orders = type(self._policy).order is not Policy.order
+        self._verified = verified if verified is not None else VerifiedTxs()
         self.config = config
         self._entries: dict[bytes, PoolEntry] = {}
         self._queues: dict[bytes, SenderQueue] = {}
@@ -262,7 +266,7 @@ class Mempool:
         sizes = [0] * len(txs)
         survivors = self._screen(txs, ids, sizes, results)
         if not signatures_checked and survivors:
-            verdicts = verify_transactions([txs[i] for i in survivors])
+            verdicts = self._verified.verify([txs[i] for i in survivors])
             for i, ok in zip(survivors, verdicts, strict=True):
                 if not ok:
                     results[i] = self._refuse(

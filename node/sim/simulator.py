@@ -63,7 +63,7 @@ from node.sim.invariants import Invariants
 from node.sim.scenario import Latency, Scenario
 from node.sim.storage import TornArm, arm_torn_write
 from node.sim.workload import Submission, TraceTxs, Transfers, TxSource
-from node.types import Block, Commit, Transaction
+from node.types import Block, Commit, Transaction, VerifiedTxs
 
 # event kinds in the heap and the log
 DELIVER = 0  # a consensus message reaches a node
@@ -424,6 +424,8 @@ class Simulation:
         # one cache of checked vote signatures for the whole network: a pure
         # function's memo, so sharing it changes no outcome, only the cost
         self.verifier = SignatureVerifier(max_entries=1 << 18)
+        # ... and the same for tx signatures
+        self.verified_txs = VerifiedTxs(max_entries=1 << 18)
         self.tmpdir: str | None = None
         if self.scenario.crashes or config.durable:
             base = "/dev/shm" if Path("/dev/shm").is_dir() else None
@@ -469,6 +471,7 @@ class Simulation:
         self._started = False
         self._finished = False
         self._deadline = 0
+        self._heal_ms = 0
 
     # -- the event log --------------------------------------------------------
 
@@ -537,6 +540,7 @@ class Simulation:
             observer=SimObserver(self, node),
             mempool_config=self.config.mempool,
             verifier=self.verifier,
+            verified_txs=self.verified_txs,
         )
         node.alive = True
         self.invariants.on_boot(node)
@@ -584,8 +588,9 @@ class Simulation:
         for node in self.nodes:
             self.boot(node)
         self._next_submission()
+        self._heal_ms = self.scenario.heal_ms
         self._deadline = (
-            self.scenario.heal_ms
+            self._heal_ms
             + self.config.liveness_bound_ms
             + self.config.blocks * 5 * self.config.block_interval_ms
         )
@@ -625,7 +630,7 @@ class Simulation:
             return True
         self.events += 1
         self._handle(kind, a, b, c)
-        if at >= self.scenario.heal_ms and self.invariants.done(at):
+        if at >= self._heal_ms and self.invariants.done(at):
             self._finished = True
         return not self._finished
 
@@ -681,7 +686,11 @@ class Simulation:
             self._step(node, MinedNonce(job, nonce))
         elif kind == TXS:
             self.log(a, TXS, b, c.digest, lambda: f"{len(c.txs)} tx(s) from node{b}")
-            self._receive(node, list(c.txs), b)
+            # what the pool holds it would refuse as a duplicate: not even asked
+            pool = node.core.mempool
+            fresh = [tx for tx in c.txs if tx.id not in pool]
+            if fresh:
+                self._receive(node, fresh, b)
         elif kind == FLUSH:
             self._flush(node)
         elif kind == GET_BLOCKS:

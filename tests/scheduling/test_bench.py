@@ -164,6 +164,7 @@ SCHEMA_2_KEYS = {
     "seeds",
     "cold_start",
     "production",
+    "network",
     "policies",
     "model",
     "versions",
@@ -269,6 +270,7 @@ def test_results_json_is_schema_2(
     paths = write_results(series, tmp_path)
     doc = json.loads((tmp_path / "results.json").read_text())
     assert set(doc) == SCHEMA_2_KEYS and doc["schema"] == 2
+    assert doc["network"] is None  # a single-pool replay
     assert doc["workload"]["sha256"] == hashlib.sha256(tiny_toml.read_bytes()).hexdigest()
     assert doc["workload"]["name"] == "tiny" and doc["workload"]["path"] == str(tiny_toml)
     assert doc["seeds"] == SEEDS and doc["cold_start"] is False

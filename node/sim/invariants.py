@@ -3,7 +3,9 @@
 Safety (checked at every commit, revert and restart):
 - bft, poa: no two honest nodes commit different blocks at one height;
   an honest node commits heights in order, never reverts, and after a
-  restart its store still holds everything it had committed;
+  restart its store still holds everything it had committed (PoW: a node
+  that crashed mid-reorg may restart at the fork point, never below its
+  revert floor);
 - pow: no honest node ever holds a block that breaks the rules (each
   chain is re-validated from genesis at the end: proof of work, retarget,
   and the ledger's own checks in a fresh ledger), and once the network has
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from node.ledger import Ledger
+from node.ledger import Ledger, undo_depth_for
 from node.types import Block
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ class Invariants:
         self.heights: dict[int, int] = {}
         self.waiting = set(sim.honest)
         self.heal_ms = sim.scenario.heal_ms
+        self.undo_depth = undo_depth_for(sim.genesis)
 
     def violate(self, text: str) -> None:
         if len(self.violations) < 20:
@@ -56,8 +59,12 @@ class Invariants:
     def on_boot(self, node: SimNode) -> None:
         assert node.ledger is not None
         before = self.heights.get(node.index, 0)
-        if node.ledger.height < before:
-            self.violate(f"node {node.index} restarted at height {node.ledger.height} < {before}")
+        # BFT, PoA: every committed block survives. PoW: a crash in the middle
+        # of a reorg (reverted, the new branch not all applied) leaves the
+        # store at the fork point, never below the revert floor.
+        lowest = before if self.final else before - self.undo_depth
+        if node.ledger.height < lowest:
+            self.violate(f"node {node.index} restarted at height {node.ledger.height} < {lowest}")
         self.heights[node.index] = node.ledger.height
 
     def on_commit(self, node: SimNode, block: Block) -> None:

@@ -147,3 +147,18 @@ def test_every_engine_runs_whole_nodes_with_a_workload(consensus: str) -> None:
 def test_bad_send_to_is_refused() -> None:
     with pytest.raises(ValueError):
         Simulation(SimConfig(nodes=3, send_to=(3,)), 0)
+
+
+def test_a_pow_node_torn_mid_reorg_restarts_at_the_fork_point() -> None:
+    """Seed 351 of the PoW sweep (found by the soak): node 2 dies inside a
+    reorg, its store at the fork point; it restarts lower, and catches up."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from sim_sweep import sweep_config
+
+    config = sweep_config("pow", 351)
+    config.keep_log = True
+    result = run_simulation(config, 351)
+    assert result.violations == []
+    assert any(line.split()[1:3] == ["node2", "torn"] for line in result.log or [])

@@ -17,13 +17,13 @@ is byte-identical to the shipped one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from node.fees.model import DEFAULT_FEE_MODEL_HASH_PATH, DEFAULT_FEE_MODEL_PATH
 from node.research.default_model import recipe_workloads
+from node.scheduling.model import write_hash_file
 
 SEED = 7
 SEEDS = 2
@@ -46,9 +46,7 @@ def rebuild(
     args = build_parser().parse_args(recipe_argv(out))
     if args.func(args) != 0:
         raise SystemExit("the fee model recipe failed")
-    digest = hashlib.sha256(out.read_bytes()).digest()
-    hash_out.write_text(f"{digest.hex()}  {out.name}\n", encoding="ascii")
-    return digest
+    return write_hash_file(out, hash_out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

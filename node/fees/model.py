@@ -27,15 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from node.errors import ConfigError
 from node.fees.features import FEATURE_NAMES
 from node.scheduling.model import (
-    MAX_MODEL_BYTES,
     FieldChecks,
     TreeEnsemble,
-    parse_hash,
     parse_json,
     read_ensemble,
+    read_model_file,
 )
 
 FEE_MODEL_FORMAT = "ordinet-fee-model"
@@ -87,25 +85,7 @@ def fee_model_document(
 
 def load_fee_model(path: str | Path, *, expected_sha256: bytes | str | None = None) -> FeeModel:
     """Load a fee model file, refusing it unless its SHA-256 is the expected one."""
-    path = Path(path)
-    expected = parse_hash(expected_sha256, "fee model hash") if expected_sha256 else None
-    try:
-        if path.stat().st_size > MAX_MODEL_BYTES:
-            raise ConfigError(
-                f"{path}: fee model exceeds {MAX_MODEL_BYTES} bytes", code="bad_model"
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read fee model: {exc.strerror}", code="bad_model"
-        ) from None
-    digest = hashlib.sha256(raw).digest()
-    if expected is not None and digest != expected:
-        raise ConfigError(
-            f"{path}: fee model has SHA-256 {digest.hex()} but {expected.hex()} is expected: "
-            "refusing to load it",
-            code="model_hash_mismatch",
-        )
+    raw, digest = read_model_file(path, expected_sha256, "fee model")
     return parse_fee_model(raw, str(path), digest)
 
 

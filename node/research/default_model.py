@@ -19,12 +19,12 @@ library versions the rebuilt file is byte-identical to the shipped one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from node.scheduling.learned import DEFAULT_MODEL_HASH_PATH, DEFAULT_MODEL_PATH
+from node.scheduling.model import write_hash_file
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS_DIR = REPO / "configs" / "workloads"
@@ -60,9 +60,7 @@ def train_recipe(seed: int, out: Path) -> None:
 def rebuild(out: Path = DEFAULT_MODEL_PATH, hash_out: Path = DEFAULT_MODEL_HASH_PATH) -> bytes:
     """Train the default recipe, write the model and its hash file."""
     train_recipe(SEED, out)
-    digest = hashlib.sha256(out.read_bytes()).digest()
-    hash_out.write_text(f"{digest.hex()}  {out.name}\n", encoding="ascii")
-    return digest
+    return write_hash_file(out, hash_out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

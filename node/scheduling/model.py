@@ -174,25 +174,7 @@ def parse_hash(text: bytes | str, what: str = "model hash") -> bytes:
 
 def load_model(path: str | Path, *, expected_sha256: bytes | str | None = None) -> SchedulingModel:
     """Load a model file, refusing it if its SHA-256 is not the expected one."""
-    path = Path(path)
-    expected = parse_hash(expected_sha256) if expected_sha256 is not None else None
-    try:
-        size = path.stat().st_size
-        if size > MAX_MODEL_BYTES:
-            raise ConfigError(
-                f"{path}: model file of {size} bytes exceeds {MAX_MODEL_BYTES}", code="bad_model"
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read model: {exc.strerror}", code="bad_model") from None
-    digest = hashlib.sha256(raw).digest()
-    if expected is not None and digest != expected:
-        raise ConfigError(
-            f"{path}: model file has SHA-256 {digest.hex()} but the configuration expects "
-            f"{expected.hex()}: refusing to load it (the file was changed or is not the "
-            "configured model; retrain it or update the configured hash)",
-            code="model_hash_mismatch",
-        )
+    raw, digest = read_model_file(path, expected_sha256, "model")
     model = _PARSED.get(digest)
     if model is None:
         model = parse_model(raw, str(path), digest)
@@ -200,6 +182,41 @@ def load_model(path: str | Path, *, expected_sha256: bytes | str | None = None) 
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[digest] = model
     return model
+
+
+def read_model_file(
+    path: str | Path, expected_sha256: bytes | str | None, what: str
+) -> tuple[bytes, bytes]:
+    """A model file's bytes and SHA-256 (``what``: "model", "fee model"),
+    bounded in size, refused unless its hash is the expected one; every
+    failure a ConfigError naming the file."""
+    path = Path(path)
+    expected = parse_hash(expected_sha256, f"{what} hash") if expected_sha256 else None
+    try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ConfigError(
+                f"{path}: {what} file of {size} bytes exceeds {MAX_MODEL_BYTES}", code="bad_model"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}", code="bad_model") from None
+    digest = hashlib.sha256(raw).digest()
+    if expected is not None and digest != expected:
+        raise ConfigError(
+            f"{path}: {what} file has SHA-256 {digest.hex()} but the configuration expects "
+            f"{expected.hex()}: refusing to load it (the file was changed or is not the "
+            "configured model; retrain it or update the configured hash)",
+            code="model_hash_mismatch",
+        )
+    return raw, digest
+
+
+def write_hash_file(model: Path, hash_out: Path) -> bytes:
+    """Record ``model``'s SHA-256 beside it (``HEX  NAME``, as sha256sum) and return it."""
+    digest = hashlib.sha256(model.read_bytes()).digest()
+    hash_out.write_text(f"{digest.hex()}  {model.name}\n", encoding="ascii")
+    return digest
 
 
 # Models parsed by ``load_model``, by SHA-256: a simulated network's nodes

@@ -294,10 +294,8 @@ class NodeCore:
                 commit = Commit.decode(raw_commit) if raw_commit else None
                 entries.append((block, None if commit is not None and commit.is_empty else commit))
         except DecodeError as exc:
-            faulty = True
+            faulty = self.perform([PeerMisbehaved(peer, f"invalid_blocks:{exc.code}")])
             entries = []
-            self.io.penalise(peer, f"invalid_blocks:{exc.code}")
-            self.observer.on_misbehaved(peer, f"invalid_blocks:{exc.code}")
         before = self.ledger.height
         for block, commit in entries:
             faulty |= self.perform(

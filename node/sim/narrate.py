@@ -66,8 +66,9 @@ def message(msg: Any, names: Mapping[bytes, str]) -> str:
 
 
 def timer(key: tuple[str, int, int]) -> str:
+    """A timer key in words: ``propose h=5 r=0`` (just the name without a height)."""
     name, height, round_ = key
-    return f"timer {name} h={height} r={round_}" if height or round_ else f"timer {name}"
+    return f"{name} h={height} r={round_}" if height or round_ else name
 
 
 def node_state(name: str, node: Any) -> str:

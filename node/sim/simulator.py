@@ -245,10 +245,6 @@ class SimNode:
     def ledger(self) -> Ledger | None:
         return self.core.ledger if self.core is not None else None
 
-    @property
-    def engine(self) -> Any:
-        return self.core.engine if self.core is not None else None
-
 
 class SimIO:
     """``NodeIO`` over the simulation: one per node boot."""
@@ -670,7 +666,7 @@ class Simulation:
                 return
             del node.timers[b]
             self.log(
-                a, TIMER, b[2] & 0xFFFF, f"{b[0]}{b[1]}".encode(), lambda: narrate.timer(b)[6:]
+                a, TIMER, b[2] & 0xFFFF, f"{b[0]}{b[1]}".encode(), lambda: narrate.timer(b)
             )
             self._step(node, TimerFired(b))
         elif kind == EVENT:
